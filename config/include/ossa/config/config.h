@@ -1,0 +1,83 @@
+#pragma once
+// Ossa's configuration as plain structs, loaded from YAML and fully validated.
+// Nothing here knows about networks, DICOM or SQL: the app wires these values into the parts.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ossa::config {
+
+// What to do when an instance arrives whose SOP Instance UID is already stored.
+enum class DuplicatePolicy { kOverwrite, kKeep };
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+struct ServerConfig {
+  std::string aet = "OSSA";
+  uint16_t port = 11112;
+  // DICOM is meant to be reached by modalities on the network, so it listens on every interface
+  // unless told otherwise; the control ports (XML-RPC, HTTP) default to loopback instead.
+  std::string bind = "0.0.0.0";
+  int max_associations = 200;
+  std::vector<std::string> allowed_callers;  // empty: any calling AE title is accepted
+  int acse_timeout_seconds = 30;             // association set-up and release
+  int dimse_timeout_seconds = 60;            // waiting for the next message on an association
+  int shutdown_timeout_seconds = 30;         // how long SIGTERM waits for in-flight associations
+  uint32_t max_pdu = 131072;
+};
+
+struct StorageConfig {
+  std::filesystem::path path;  // absolute after loading
+  DuplicatePolicy duplicates = DuplicatePolicy::kOverwrite;
+  uint64_t min_free_mb = 256;  // refuse new instances (A700) when the disk has less free space
+};
+
+struct IndexConfig {
+  std::filesystem::path path;  // absolute after loading: the SQLite file
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+};
+
+struct Config {
+  std::filesystem::path source;  // the file it was read from (absolute), empty for defaults
+  ServerConfig server;
+  StorageConfig storage;
+  IndexConfig index;
+  LogConfig log;
+};
+
+// A configuration problem, located: file, 1-based line and column (0 when unknown) and the key path.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, int line, int column, std::string key, std::string message);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& key() const { return key_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  int column_;
+  std::string key_;
+  std::string message_;
+};
+
+// Reads and validates a YAML configuration file. Relative paths resolve against the file's folder.
+// Unknown keys, wrong types and out-of-range values throw ConfigError naming file, line, column, key.
+Config load_config_file(const std::filesystem::path& file);
+
+// Same, from text (for tests); `origin` names the source in errors and anchors relative paths.
+Config load_config_text(const std::string& yaml_text, const std::filesystem::path& origin);
+
+const char* to_string(DuplicatePolicy policy);
+const char* to_string(LogLevel level);
+
+}  // namespace ossa::config

@@ -1,0 +1,249 @@
+// YAML -> Config, with errors that name the file, the position and the key.
+// yaml-cpp accepts unknown keys and reports conversions without a key name, so every key is checked
+// here against a fixed list and converted by hand.
+
+#include "ossa/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace ossa::config {
+namespace {
+
+std::string format_error(const std::string& file, int line, int column, const std::string& key,
+                         const std::string& message) {
+  std::ostringstream out;
+  out << (file.empty() ? "<config>" : file);
+  if (line > 0) out << ":" << line;
+  if (column > 0) out << ":" << column;
+  out << ": ";
+  if (!key.empty()) out << key << ": ";
+  out << message;
+  return out.str();
+}
+
+// Walks one YAML document, remembering where each key came from.
+class Reader {
+ public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
+                         const std::string& message) const {
+    const YAML::Mark mark = node.Mark();
+    const int line = mark.line >= 0 ? mark.line + 1 : 0;
+    const int column = mark.column >= 0 ? mark.column + 1 : 0;
+    throw ConfigError(origin_, line, column, key, message);
+  }
+
+  // Calls `handler(key_path, value)` for each entry of a mapping and rejects keys not in `allowed`.
+  void for_each_key(const YAML::Node& map, const std::string& prefix,
+                    const std::vector<std::string>& allowed,
+                    const std::function<void(const std::string&, const YAML::Node&)>& handler) {
+    if (!map.IsMap()) fail(map, prefix, "expected a mapping of keys");
+    std::map<std::string, bool> seen;
+    for (const auto& entry : map) {
+      const std::string name = entry.first.as<std::string>();
+      const std::string path = prefix.empty() ? name : prefix + "." + name;
+      bool known = false;
+      for (const auto& a : allowed) known = known || a == name;
+      if (!known) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(entry.first, path, "unknown key (known keys here: " + list + ")");
+      }
+      if (seen[name]) fail(entry.first, path, "key given twice");
+      seen[name] = true;
+      handler(path, entry.second);
+    }
+  }
+
+  std::string string_value(const YAML::Node& node, const std::string& key) {
+    if (!node.IsScalar()) fail(node, key, "expected a text value");
+    return node.Scalar();
+  }
+
+  int64_t int_value(const YAML::Node& node, const std::string& key, int64_t min, int64_t max) {
+    if (!node.IsScalar()) fail(node, key, "expected a whole number");
+    const std::string& text = node.Scalar();
+    size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(text, &used, 10);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size()) fail(node, key, "expected a whole number, got '" + text + "'");
+    if (value < min || value > max) {
+      fail(node, key,
+           "value " + text + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) +
+               ")");
+    }
+    return value;
+  }
+
+  std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
+    if (node.IsNull()) return {};
+    if (!node.IsSequence()) fail(node, key, "expected a list, e.g. [MODALITY1, VIEWER2]");
+    std::vector<std::string> out;
+    for (const auto& item : node) out.push_back(string_value(item, key + "[]"));
+    return out;
+  }
+
+ private:
+  std::string origin_;
+};
+
+// An AE title: 1 to 16 characters of the default repertoire, no backslash or control characters,
+// not only spaces (PS3.5 6.2, VR AE).
+bool is_valid_ae_title(const std::string& aet) {
+  if (aet.empty() || aet.size() > 16) return false;
+  bool has_non_space = false;
+  for (unsigned char c : aet) {
+    if (c < 0x20 || c > 0x7e || c == '\\') return false;
+    has_non_space = has_non_space || c != ' ';
+  }
+  return has_non_space;
+}
+
+std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::string& value) {
+  std::filesystem::path p(value);
+  if (p.is_relative()) p = base_dir / p;
+  return p.lexically_normal();
+}
+
+Config parse(const YAML::Node& root, const std::string& origin_name,
+             const std::filesystem::path& base_dir) {
+  Reader r(origin_name);
+  Config cfg;
+  bool have_storage_path = false;
+  bool have_index_path = false;
+  if (root.IsNull()) throw ConfigError(origin_name, 0, 0, "", "the configuration is empty");
+
+  r.for_each_key(root, "", {"server", "storage", "index", "log"}, [&](const std::string& section,
+                                                                       const YAML::Node& node) {
+    if (section == "server") {
+      r.for_each_key(node, section,
+                     {"aet", "port", "bind", "max_associations", "allowed_callers", "acse_timeout",
+                      "dimse_timeout", "shutdown_timeout", "max_pdu"},
+                     [&](const std::string& key, const YAML::Node& v) {
+                       ServerConfig& s = cfg.server;
+                       if (key == "server.aet") {
+                         s.aet = r.string_value(v, key);
+                         if (!is_valid_ae_title(s.aet))
+                           r.fail(v, key, "'" + s.aet + "' is not a valid AE title (1-16 characters, no backslash)");
+                       } else if (key == "server.port") {
+                         s.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+                       } else if (key == "server.bind") {
+                         s.bind = r.string_value(v, key);
+                       } else if (key == "server.max_associations") {
+                         s.max_associations = static_cast<int>(r.int_value(v, key, 1, 10000));
+                       } else if (key == "server.allowed_callers") {
+                         s.allowed_callers = r.string_list(v, key);
+                         for (const auto& aet : s.allowed_callers)
+                           if (!is_valid_ae_title(aet))
+                             r.fail(v, key, "'" + aet + "' is not a valid AE title");
+                       } else if (key == "server.acse_timeout") {
+                         s.acse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 3600));
+                       } else if (key == "server.dimse_timeout") {
+                         s.dimse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
+                       } else if (key == "server.shutdown_timeout") {
+                         s.shutdown_timeout_seconds = static_cast<int>(r.int_value(v, key, 0, 3600));
+                       } else if (key == "server.max_pdu") {
+                         s.max_pdu = static_cast<uint32_t>(r.int_value(v, key, 4096, 131072));
+                       }
+                     });
+    } else if (section == "storage") {
+      r.for_each_key(node, section, {"path", "duplicates", "min_free_mb"},
+                     [&](const std::string& key, const YAML::Node& v) {
+                       if (key == "storage.path") {
+                         cfg.storage.path = resolve(base_dir, r.string_value(v, key));
+                         have_storage_path = true;
+                       } else if (key == "storage.duplicates") {
+                         const std::string d = r.string_value(v, key);
+                         if (d == "overwrite") cfg.storage.duplicates = DuplicatePolicy::kOverwrite;
+                         else if (d == "keep") cfg.storage.duplicates = DuplicatePolicy::kKeep;
+                         else r.fail(v, key, "expected 'overwrite' or 'keep', got '" + d + "'");
+                       } else if (key == "storage.min_free_mb") {
+                         cfg.storage.min_free_mb = static_cast<uint64_t>(
+                             r.int_value(v, key, 0, std::numeric_limits<int64_t>::max()));
+                       }
+                     });
+    } else if (section == "index") {
+      r.for_each_key(node, section, {"path"}, [&](const std::string& key, const YAML::Node& v) {
+        cfg.index.path = resolve(base_dir, r.string_value(v, key));
+        have_index_path = true;
+      });
+    } else if (section == "log") {
+      r.for_each_key(node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {
+        const std::string l = r.string_value(v, key);
+        if (l == "debug") cfg.log.level = LogLevel::kDebug;
+        else if (l == "info") cfg.log.level = LogLevel::kInfo;
+        else if (l == "warning") cfg.log.level = LogLevel::kWarning;
+        else if (l == "error") cfg.log.level = LogLevel::kError;
+        else r.fail(v, key, "expected one of debug, info, warning, error; got '" + l + "'");
+      });
+    }
+  });
+  if (!have_storage_path) r.fail(root, "storage.path", "missing: where the DICOM files are kept");
+  if (!have_index_path) r.fail(root, "index.path", "missing: the SQLite index file");
+  return cfg;
+}
+
+Config load(const std::string& text, const std::filesystem::path& origin) {
+  const std::string origin_name = origin.string();
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError(origin_name, e.mark.line + 1, e.mark.column + 1, "", e.msg);
+  }
+  std::filesystem::path base_dir = origin.parent_path();
+  if (base_dir.empty()) base_dir = std::filesystem::current_path();
+  Config cfg = parse(root, origin_name, std::filesystem::absolute(base_dir));
+  cfg.source = origin.empty() ? origin : std::filesystem::absolute(origin);
+  return cfg;
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, int line, int column, std::string key,
+                         std::string message)
+    : std::runtime_error(format_error(file, line, column, key, message)),
+      file_(std::move(file)),
+      line_(line),
+      column_(column),
+      key_(std::move(key)),
+      message_(std::move(message)) {}
+
+Config load_config_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(file.string(), 0, 0, "", "cannot open the file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return load(buffer.str(), file);
+}
+
+Config load_config_text(const std::string& yaml_text, const std::filesystem::path& origin) {
+  return load(yaml_text, origin);
+}
+
+const char* to_string(DuplicatePolicy policy) {
+  return policy == DuplicatePolicy::kKeep ? "keep" : "overwrite";
+}
+
+const char* to_string(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+}  // namespace ossa::config

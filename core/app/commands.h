@@ -1,0 +1,19 @@
+#pragma once
+// The `ossa` command line: one function per sub-command, each returning the process exit code.
+// Exit codes: 0 success, 1 the work failed (or partly: some imports rejected), 2 usage or config.
+
+#include <string>
+#include <vector>
+
+namespace ossa::app {
+
+int run_serve(const std::vector<std::string>& args);
+int run_import(const std::vector<std::string>& args);
+int run_check_config(const std::vector<std::string>& args);
+int run_version();
+
+// Shared by the commands that take --config: the file given, else $OSSA_CONFIG, else
+// ./config/ossa.yaml. Returns false (after printing why) on a usage error.
+bool take_config_option(std::vector<std::string>& args, std::string& config_path);
+
+}  // namespace ossa::app

@@ -1,0 +1,49 @@
+// Entry point of the `ossa` executable: dispatches to the sub-commands.
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "app/commands.h"
+
+namespace {
+
+void print_usage() {
+  std::fputs(
+      "usage: ossa <command> [options]\n"
+      "\n"
+      "  serve [--config FILE]            run the PACS server (default config: config/ossa.yaml)\n"
+      "  import [--config FILE] PATH...   import DICOM files and folders (recursively)\n"
+      "  check-config FILE                validate a configuration file\n"
+      "  version                          print the versions of Ossa, DCMTK and SQLite\n",
+      stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage();
+    return 2;
+  }
+  const std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "serve") return ossa::app::run_serve(args);
+    if (command == "import") return ossa::app::run_import(args);
+    if (command == "check-config") return ossa::app::run_check_config(args);
+    if (command == "version" || command == "--version") return ossa::app::run_version();
+    if (command == "help" || command == "--help" || command == "-h") {
+      print_usage();
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ossa %s: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "ossa: unknown command '%s'\n", command.c_str());
+  print_usage();
+  return 2;
+}

@@ -1,0 +1,97 @@
+// `ossa serve`: runs the server until SIGTERM or SIGINT, then stops gracefully.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "app/commands.h"
+#include "app/runtime.h"
+#include "dicom/dicom_server.h"
+#include "ossa/version.h"
+#include "util/log.h"
+
+namespace ossa::app {
+namespace {
+
+// Signals are taken synchronously by one thread (sigwait), so no work happens in a signal handler
+// and every other thread inherits the blocked mask.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);  // a peer that vanished must not kill the server
+    std::thread([this] {
+      int received = 0;
+      if (sigwait(&set_, &received) == 0) {
+        log::info("received ", received == SIGTERM ? "SIGTERM" : "SIGINT", "; shutting down");
+        stop_ = true;
+      }
+    }).detach();
+  }
+  const std::atomic<bool>& stop() const { return stop_; }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& arguments) {
+  std::vector<std::string> args = arguments;
+  std::string config_path;
+  if (!take_config_option(args, config_path)) return 2;
+  if (!args.empty()) {
+    std::fprintf(stderr, "usage: ossa serve [--config FILE]\n");
+    return 2;
+  }
+  config::Config cfg;
+  if (!load_config_or_report(config_path, cfg)) return 2;
+  static SignalWatcher signals;  // before any thread starts
+  if (!prepare_process(cfg)) return 1;
+
+  log::info("Ossa ", OSSA_VERSION_STRING, " starting with ", cfg.source.string());
+  archive::Archive archive(archive_options(cfg));
+  const index::Counts counts = archive.index().counts();
+  log::info("archive: ", counts.instances, " instances in ", counts.studies, " studies of ",
+            counts.patients, " patients; storage ", cfg.storage.path.string(), ", index ",
+            cfg.index.path.string());
+
+  dicom::ServerOptions options;
+  options.aet = cfg.server.aet;
+  options.bind = cfg.server.bind;
+  options.port = cfg.server.port;
+  options.max_associations = cfg.server.max_associations;
+  options.allowed_callers = cfg.server.allowed_callers;
+  options.acse_timeout_seconds = cfg.server.acse_timeout_seconds;
+  options.dimse_timeout_seconds = cfg.server.dimse_timeout_seconds;
+  options.shutdown_timeout_seconds = cfg.server.shutdown_timeout_seconds;
+  options.max_pdu = cfg.server.max_pdu;
+  dicom::DicomServer server(options, archive);
+  try {
+    server.open();
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+  log::info("ready");
+  const int unfinished = server.run(signals.stop());
+  if (unfinished > 0) {
+    // Their instances were never acknowledged, so nothing promised is lost; start-up recovery
+    // removes any files they left half-written.
+    log::warning(unfinished, " association(s) did not finish within server.shutdown_timeout; exiting anyway");
+    log::info("stopped");
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace ossa::app

@@ -1,0 +1,146 @@
+#include "archive/archive.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "archive/ingest_pipeline.h"
+#include "dicom/instance_reader.h"
+#include "util/log.h"
+
+namespace ossa::archive {
+namespace {
+constexpr uint16_t kStatusOutOfResources = 0xA700;
+constexpr uint16_t kStatusDoesNotMatchSopClass = 0xA900;
+
+void remove_quietly(const std::filesystem::path& file) {
+  std::error_code ignored;
+  std::filesystem::remove(file, ignored);
+}
+}  // namespace
+
+Archive::Archive(const ArchiveOptions& options) : options_(options) {
+  store_ = std::make_unique<storage::FileStore>(options.storage_root);
+  index_ = std::make_unique<index::Index>(options.index_file);
+  // Every Ossa process holds a shared lock on the store while it runs; recovery needs the store to
+  // itself, or it would delete another process's files in flight.
+  const std::filesystem::path lock_file = options.storage_root / ".ossa.lock";
+  lock_fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd_ < 0) {
+    throw storage::StorageError("cannot open " + lock_file.string(), errno);
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0) {
+    recover();
+    recovered_ = true;
+  } else {
+    log::info("another Ossa process uses ", options.storage_root.string(),
+              "; crash recovery is left to it");
+  }
+  ::flock(lock_fd_, LOCK_SH);  // downgrade (or wait for the other process's recovery to finish)
+  pipeline_ = std::make_unique<IngestPipeline>(*store_, *index_, options.duplicates);
+}
+
+Archive::~Archive() {
+  pipeline_.reset();  // drain pending batches before the index closes
+  index_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void Archive::recover() {
+  const size_t temp_files = store_->clean_temp();
+  // Start-up cost is proportional to the journal (files of the last unfinished batches), never to
+  // the size of the archive.
+  std::vector<std::string> resolved;
+  size_t deleted = 0;
+  for (const auto& path : index_->pending_files()) {
+    if (!index_->is_file_referenced(path)) {
+      if (!store_->remove(path)) {
+        log::warning("cannot delete unindexed file ", path, "; will retry at next start");
+        continue;
+      }
+      ++deleted;
+    }
+    resolved.push_back(path);
+  }
+  index_->remove_pending_files(resolved);
+  if (temp_files || deleted) {
+    log::info("recovery: removed ", temp_files, " incomplete temp files and ", deleted,
+              " stored files that were never indexed");
+  }
+}
+
+IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
+                                      const std::string& expected_sop_instance_uid) {
+  return ingest(temp_file, expected_sop_instance_uid, false);
+}
+
+IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
+  std::filesystem::path temp;
+  try {
+    temp = store_->copy_to_temp(source);
+  } catch (const storage::StorageError& e) {
+    IngestResult result;
+    result.dimse_status = kStatusOutOfResources;
+    result.message = e.what();
+    return result;
+  }
+  return ingest(temp, "", true);
+}
+
+IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
+                             bool synced) {
+  IngestResult result;
+  std::filesystem::path file = temp_file;
+  try {
+    if (options_.min_free_bytes > 0 && store_->free_bytes() < options_.min_free_bytes) {
+      throw IngestFailure(kStatusOutOfResources,
+                          "disk almost full: " + std::to_string(store_->free_bytes() >> 20) +
+                              " MB free, storage.min_free_mb is " +
+                              std::to_string(options_.min_free_bytes >> 20));
+    }
+    dicom::InstanceFileInfo info = dicom::read_instance_file(file);
+    result.sop_instance_uid = info.sop_instance_uid;
+    if (!expected_uid.empty() && expected_uid != info.sop_instance_uid) {
+      throw dicom::InstanceRejected(kStatusDoesNotMatchSopClass,
+                                    "SOP Instance UID in the dataset (" + info.sop_instance_uid +
+                                        ") differs from the request's (" + expected_uid + ")");
+    }
+    if (!info.has_meta_header) {
+      // A bare dataset (some import sources): store it as a proper Part-10 file.
+      const std::filesystem::path part10 = store_->new_temp_path();
+      dicom::write_as_part10(file, part10);
+      remove_quietly(file);
+      file = part10;
+    } else if (!synced) {
+      storage::FileStore::sync_file(file);
+    }
+    info.record.file_size = std::filesystem::file_size(file);
+    const index::StoreResult stored = pipeline_->commit(info.record, file);
+    switch (stored.outcome) {
+      case index::StoreOutcome::kStored: result.kind = IngestResult::Kind::kStored; break;
+      case index::StoreOutcome::kReplaced: result.kind = IngestResult::Kind::kReplaced; break;
+      case index::StoreOutcome::kKeptExisting: result.kind = IngestResult::Kind::kDuplicateKept; break;
+    }
+    result.dimse_status = 0;
+    return result;
+  } catch (const dicom::InstanceRejected& e) {
+    result.dimse_status = e.dimse_status();
+    result.message = e.what();
+  } catch (const IngestFailure& e) {
+    result.dimse_status = e.dimse_status();
+    result.message = e.what();
+  } catch (const std::exception& e) {
+    result.dimse_status = kStatusOutOfResources;
+    result.message = e.what();
+  }
+  remove_quietly(file);  // no-op when the pipeline already consumed it
+  result.kind = IngestResult::Kind::kRejected;
+  return result;
+}
+
+void Archive::find(const index::FindQuery& query,
+                   const std::function<bool(index::FindMatch&&)>& on_match) {
+  index_->find(query, on_match);
+}
+
+}  // namespace ossa::archive

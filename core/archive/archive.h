@@ -1,0 +1,74 @@
+#pragma once
+// The archive facade: the one door every front end (DICOM, import, later XML-RPC, HTTP and plugins)
+// uses to put instances in and get answers out. Front ends never touch SQL or file paths.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "index/index.h"
+#include "storage/file_store.h"
+
+namespace ossa::archive {
+
+class IngestPipeline;
+
+struct ArchiveOptions {
+  std::filesystem::path storage_root;
+  std::filesystem::path index_file;
+  index::DuplicatePolicy duplicates = index::DuplicatePolicy::kOverwrite;
+  uint64_t min_free_bytes = 0;
+};
+
+struct IngestResult {
+  enum class Kind { kStored, kReplaced, kDuplicateKept, kRejected };
+  Kind kind = Kind::kRejected;
+  uint16_t dimse_status = 0;  // 0x0000 on success; the C-STORE status otherwise
+  std::string sop_instance_uid;
+  std::string message;  // why it was rejected
+
+  bool ok() const { return kind != Kind::kRejected; }
+};
+
+class Archive {
+ public:
+  // Opens (or creates) the store and the index. When no other Ossa process uses this store, it
+  // first recovers from a crash: deletes tmp/ and the journalled files that never got indexed.
+  explicit Archive(const ArchiveOptions& options);
+  ~Archive();
+  Archive(const Archive&) = delete;
+  Archive& operator=(const Archive&) = delete;
+
+  // Where a front end writes an incoming file before handing it to ingest_received().
+  std::filesystem::path new_temp_path() const { return store_->new_temp_path(); }
+
+  // The one ingest path. `temp_file` (under tmp/) is consumed whatever happens. When
+  // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected
+  // SOP Instance UID). Returns only when the instance is durable, or rejected.
+  IngestResult ingest_received(const std::filesystem::path& temp_file,
+                               const std::string& expected_sop_instance_uid = "");
+  // Imports a file from anywhere (copied, so the source is left alone).
+  IngestResult ingest_copy(const std::filesystem::path& source);
+
+  void find(const index::FindQuery& query, const std::function<bool(index::FindMatch&&)>& on_match);
+
+  index::Index& index() { return *index_; }
+  const storage::FileStore& store() const { return *store_; }
+  bool recovered_at_start() const { return recovered_; }
+
+ private:
+  IngestResult ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
+                      bool synced);
+  void recover();
+
+  ArchiveOptions options_;
+  int lock_fd_ = -1;
+  bool recovered_ = false;
+  std::unique_ptr<storage::FileStore> store_;
+  std::unique_ptr<index::Index> index_;
+  std::unique_ptr<IngestPipeline> pipeline_;
+};
+
+}  // namespace ossa::archive

@@ -1,0 +1,251 @@
+#include "dicom/dicom_server.h"
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dimse.h"
+#include "dcmtk/dcmnet/dul.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+#include "dicom/negotiation.h"
+#include "dicom/services.h"
+#include "util/log.h"
+
+namespace ossa::dicom {
+namespace {
+
+// DCMTK 3.6.7 binds its listening socket to every interface. To honour server.bind, the socket it
+// made is replaced, under the same descriptor number, by one bound to the configured address.
+void rebind_listening_socket(T_ASC_Network* network, const std::string& address, uint16_t port) {
+  in_addr parsed{};
+  if (::inet_pton(AF_INET, address.c_str(), &parsed) != 1) {
+    throw std::runtime_error("server.bind '" + address + "' is not an IPv4 address");
+  }
+  if (parsed.s_addr == htonl(INADDR_ANY)) return;
+  const int dcmtk_fd = DUL_networkSocket(network->network);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("cannot create the listening socket");
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr = parsed;
+  ::close(dcmtk_fd);  // frees the port before the new bind
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 128) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + why);
+  }
+  // socket() often returns the number just closed; otherwise move the new socket onto it.
+  if (fd != dcmtk_fd) {
+    if (::dup2(fd, dcmtk_fd) < 0) throw std::runtime_error("cannot replace the listening socket");
+    ::close(fd);
+  }
+}
+
+// Frees the association whatever state it is in.
+struct AssociationGuard {
+  T_ASC_Association* association;
+  ~AssociationGuard() {
+    ASC_dropSCPAssociation(association);
+    ASC_destroyAssociation(&association);
+  }
+};
+
+void reject(T_ASC_Association* association, T_ASC_RejectParametersResult result,
+            T_ASC_RejectParametersSource source, T_ASC_RejectParametersReason reason) {
+  T_ASC_RejectParameters parameters{result, source, reason};
+  ASC_rejectAssociation(association, &parameters);
+}
+
+std::string trimmed(const char* text) {
+  std::string s(text);
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+  return s;
+}
+
+}  // namespace
+
+DicomServer::DicomServer(ServerOptions options, archive::Archive& archive)
+    : options_(std::move(options)), archive_(archive) {}
+
+DicomServer::~DicomServer() {
+  if (network_) ASC_dropNetwork(&network_);
+}
+
+void DicomServer::open() {
+  OFCondition cond =
+      ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_seconds, &network_);
+  if (cond.bad()) {
+    throw std::runtime_error("cannot listen on DICOM port " + std::to_string(options_.port) + ": " +
+                             cond.text());
+  }
+  rebind_listening_socket(network_, options_.bind, options_.port);
+  log::info("DICOM: ", options_.aet, " listening on ", options_.bind, ":", options_.port,
+            " (max ", options_.max_associations, " associations)");
+}
+
+int DicomServer::run(const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    T_ASC_Association* association = nullptr;
+    // Wakes up every second to notice `stop`.
+    OFCondition cond = ASC_receiveAssociation(network_, &association, options_.max_pdu, nullptr,
+                                              nullptr, OFFalse, DUL_NOBLOCK, 1);
+    if (cond == DUL_NOASSOCIATIONREQUEST) {
+      if (association) ASC_destroyAssociation(&association);
+      continue;
+    }
+    if (cond.bad()) {
+      log::warning("DICOM: a connection failed before its association request: ", cond.text());
+      if (association) {
+        ASC_dropAssociation(association);
+        ASC_destroyAssociation(&association);
+      }
+      continue;
+    }
+    if (active_.load() >= options_.max_associations) {
+      log::warning("DICOM: association from ", association->params->DULparams.callingAPTitle, "@",
+                   association->params->DULparams.callingPresentationAddress,
+                   " rejected: server.max_associations (", options_.max_associations, ") reached");
+      reject(association, ASC_RESULT_REJECTEDTRANSIENT,
+             ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
+      AssociationGuard guard{association};
+      continue;
+    }
+    ++active_;
+    try {
+      std::thread([this, association] {
+        serve_association(association);
+        --active_;
+      }).detach();
+    } catch (const std::system_error& e) {
+      --active_;
+      log::error("DICOM: cannot start a thread for an association: ", e.what());
+      reject(association, ASC_RESULT_REJECTEDTRANSIENT,
+             ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
+      AssociationGuard guard{association};
+    }
+  }
+  // Graceful stop: no new associations; in-flight ones get shutdown_timeout to finish.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(options_.shutdown_timeout_seconds);
+  if (active_.load() > 0) {
+    log::info("DICOM: waiting up to ", options_.shutdown_timeout_seconds, " s for ",
+              active_.load(), " association(s) to finish");
+  }
+  while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return active_.load();
+}
+
+void DicomServer::serve_association(T_ASC_Association* association) {
+  AssociationGuard guard{association};
+  T_ASC_Parameters* params = association->params;
+  const std::string calling = trimmed(params->DULparams.callingAPTitle);
+  const std::string called = trimmed(params->DULparams.calledAPTitle);
+  const std::string peer = calling + "@" + params->DULparams.callingPresentationAddress;
+
+  if (called != options_.aet) {
+    log::warning("DICOM: association from ", peer, " rejected: called AE title '", called,
+                 "' is not ", options_.aet);
+    reject(association, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+           ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED);
+    return;
+  }
+  const auto& allowed = options_.allowed_callers;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), calling) == allowed.end()) {
+    log::warning("DICOM: association from ", peer,
+                 " rejected: calling AE title not in server.allowed_callers");
+    reject(association, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+           ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
+    return;
+  }
+  if (!accept_presentation_contexts(params)) {
+    reject(association, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEUSER,
+           ASC_REASON_SU_NOREASON);
+    return;
+  }
+  ASC_setAPTitles(params, nullptr, nullptr, options_.aet.c_str());
+  if (ASC_countAcceptedPresentationContexts(params) == 0) {
+    log::warning("DICOM: association from ", peer, " rejected: no presentation context acceptable");
+    reject(association, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+           ASC_REASON_SU_NOREASON);
+    return;
+  }
+  OFCondition cond = ASC_acknowledgeAssociation(association);
+  if (cond.bad()) {
+    log::warning("DICOM: cannot acknowledge association from ", peer, ": ", cond.text());
+    return;
+  }
+  log::debug("DICOM: association from ", peer, " accepted");
+
+  ServiceContext ctx{association, archive_, options_.aet, peer, options_.dimse_timeout_seconds};
+  while (true) {
+    T_ASC_PresentationContextID pres_id = 0;
+    T_DIMSE_Message message{};
+    cond = DIMSE_receiveCommand(association, DIMSE_NONBLOCKING, options_.dimse_timeout_seconds,
+                                &pres_id, &message, nullptr);
+    if (cond == DUL_PEERREQUESTEDRELEASE) {
+      ASC_acknowledgeRelease(association);
+      log::debug("DICOM: association from ", peer, " released");
+      return;
+    }
+    if (cond == DUL_PEERABORTEDASSOCIATION) {
+      log::info("DICOM: association from ", peer, " aborted by the peer");
+      return;
+    }
+    if (cond == DIMSE_NODATAAVAILABLE) {
+      log::warning("DICOM: association from ", peer, " idle for ", options_.dimse_timeout_seconds,
+                   " s (server.dimse_timeout); aborting it");
+      ASC_abortAssociation(association);
+      return;
+    }
+    if (cond.bad()) {
+      log::warning("DICOM: association from ", peer, " broken: ", cond.text());
+      ASC_abortAssociation(association);
+      return;
+    }
+    switch (message.CommandField) {
+      case DIMSE_C_ECHO_RQ:
+        cond = DIMSE_sendEchoResponse(association, pres_id, &message.msg.CEchoRQ, STATUS_Success,
+                                      nullptr);
+        break;
+      case DIMSE_C_STORE_RQ:
+        cond = serve_store(ctx, pres_id, message.msg.CStoreRQ);
+        break;
+      case DIMSE_C_FIND_RQ:
+        cond = serve_find(ctx, pres_id, message.msg.CFindRQ);
+        break;
+      case DIMSE_C_CANCEL_RQ:
+        cond = EC_Normal;  // a cancel that arrived after its operation finished: nothing to stop
+        break;
+      default:
+        log::warning("DICOM: ", peer, " sent unsupported command 0x", std::hex,
+                     static_cast<int>(message.CommandField), std::dec, "; aborting");
+        ASC_abortAssociation(association);
+        return;
+    }
+    if (cond.bad()) {
+      log::warning("DICOM: association from ", peer, " failed: ", cond.text());
+      ASC_abortAssociation(association);
+      return;
+    }
+  }
+}
+
+}  // namespace ossa::dicom

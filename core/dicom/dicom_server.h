@@ -1,0 +1,55 @@
+#pragma once
+// The DICOM front end: listens for associations, one thread each, bounded by max_associations,
+// and serves C-ECHO, C-STORE and C-FIND through the archive facade.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+struct T_ASC_Association;
+struct T_ASC_Network;
+
+namespace ossa::archive {
+class Archive;
+}
+
+namespace ossa::dicom {
+
+struct ServerOptions {
+  std::string aet = "OSSA";
+  std::string bind = "0.0.0.0";
+  uint16_t port = 11112;
+  int max_associations = 200;
+  std::vector<std::string> allowed_callers;  // empty: anyone
+  int acse_timeout_seconds = 30;
+  int dimse_timeout_seconds = 60;
+  int shutdown_timeout_seconds = 30;
+  uint32_t max_pdu = 131072;
+};
+
+class DicomServer {
+ public:
+  DicomServer(ServerOptions options, archive::Archive& archive);
+  ~DicomServer();
+  DicomServer(const DicomServer&) = delete;
+  DicomServer& operator=(const DicomServer&) = delete;
+
+  // Opens the listening socket; throws std::runtime_error (port in use, bad bind address, ...).
+  void open();
+  // Serves until `stop` becomes true, then stops accepting and waits up to shutdown_timeout for
+  // in-flight associations. Returns the number of associations still running when it gave up.
+  int run(const std::atomic<bool>& stop);
+
+  int active_associations() const { return active_.load(); }
+
+ private:
+  void serve_association(T_ASC_Association* association);
+
+  ServerOptions options_;
+  archive::Archive& archive_;
+  T_ASC_Network* network_ = nullptr;
+  std::atomic<int> active_{0};
+};
+
+}  // namespace ossa::dicom

@@ -1,0 +1,86 @@
+// C-FIND SCP: one pending response per match, streamed from the index page by page, checking for
+// C-CANCEL between matches; then the final status.
+
+#include <memory>
+
+#include "archive/archive.h"
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dicom/query_translation.h"
+#include "dicom/services.h"
+#include "util/log.h"
+
+namespace ossa::dicom {
+namespace {
+
+OFCondition send_final(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                       T_DIMSE_C_FindRQ& request, uint16_t status, DcmDataset* detail) {
+  T_DIMSE_C_FindRSP response{};
+  response.DimseStatus = status;
+  response.DataSetType = DIMSE_DATASET_NULL;
+  return DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response, nullptr, detail);
+}
+
+}  // namespace
+
+OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                       T_DIMSE_C_FindRQ& request) {
+  T_ASC_PresentationContextID data_pres_id = pres_id;
+  DcmDataset* received = nullptr;
+  OFCondition cond = DIMSE_receiveDataSetInMemory(ctx.association, DIMSE_NONBLOCKING,
+                                                  ctx.dimse_timeout_seconds, &data_pres_id,
+                                                  &received, nullptr, nullptr);
+  std::unique_ptr<DcmDataset> identifier(received);
+  if (cond.bad()) return cond;
+
+  const std::string sop_class = request.AffectedSOPClassUID;
+  QueryModel model;
+  if (sop_class == UID_FINDPatientRootQueryRetrieveInformationModel) {
+    model = QueryModel::kPatientRoot;
+  } else if (sop_class == UID_FINDStudyRootQueryRetrieveInformationModel) {
+    model = QueryModel::kStudyRoot;
+  } else {
+    return send_final(ctx, pres_id, request, STATUS_FIND_Refused_SOPClassNotSupported, nullptr);
+  }
+
+  TranslatedFind find = translate_find(*identifier, model);
+  if (find.error_status != 0) {
+    log::warning("C-FIND from ", ctx.peer, " refused: ", find.error);
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, find.error.substr(0, 64).c_str());
+    detail.putAndInsertTagKey(DCM_OffendingElement, find.offending);
+    return send_final(ctx, pres_id, request, find.error_status, &detail);
+  }
+
+  bool cancelled = false;
+  OFCondition send_error = EC_Normal;
+  size_t matches = 0;
+  try {
+    ctx.archive.find(find.query, [&](index::FindMatch&& match) {
+      if (DIMSE_checkForCancelRQ(ctx.association, pres_id, request.MessageID) == EC_Normal) {
+        cancelled = true;
+        return false;
+      }
+      std::unique_ptr<DcmDataset> answer = build_find_response(find, match, ctx.own_aet);
+      T_DIMSE_C_FindRSP response{};
+      response.DimseStatus = find.some_keys_unsupported ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
+                                                        : STATUS_FIND_Pending_MatchesAreContinuing;
+      response.DataSetType = DIMSE_DATASET_PRESENT;
+      send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
+                                          answer.get(), nullptr);
+      ++matches;
+      return send_error.good();
+    });
+  } catch (const std::exception& e) {
+    log::error("C-FIND from ", ctx.peer, " failed in the index: ", e.what());
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, "index error; see the server log");
+    return send_final(ctx, pres_id, request, 0xC001, &detail);
+  }
+  if (send_error.bad()) return send_error;
+  log::debug("C-FIND from ", ctx.peer, " at ", find.level_text, ": ", matches, " match(es)",
+             cancelled ? " (cancelled)" : "");
+  return send_final(ctx, pres_id, request, cancelled ? STATUS_FIND_Cancel : STATUS_Success, nullptr);
+}
+
+}  // namespace ossa::dicom

@@ -1,0 +1,17 @@
+#pragma once
+// Presentation-context negotiation for Ossa's SCP.
+//
+// DCMTK's association profiles hold at most 128 presentation contexts, fewer than the storage SOP
+// classes it knows (186 in 3.6.7). Ossa does not use profiles: it looks at what the peer proposes
+// (at most 128 contexts per association, by PS3.8) and accepts each storage context whose abstract
+// syntax is a storage SOP class, in any transfer syntax DCMTK knows, so no class is ever lost.
+
+struct T_ASC_Parameters;
+
+namespace ossa::dicom {
+
+// Accepts Verification, the Q/R FIND models, and every proposed storage SOP class.
+// Returns false (with nothing accepted) on an internal DCMTK error.
+bool accept_presentation_contexts(T_ASC_Parameters* params);
+
+}  // namespace ossa::dicom

@@ -1,0 +1,40 @@
+#pragma once
+// C-FIND identifiers <-> the index's FindQuery / FindMatch. DICOM rules live here (levels, models,
+// hierarchical key requirements, character sets); the index only sees UTF-8 conditions.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dcdatset.h"
+#include "index/index.h"
+
+namespace ossa::dicom {
+
+enum class QueryModel { kPatientRoot, kStudyRoot };
+
+struct TranslatedFind {
+  index::FindQuery query;
+  std::vector<DcmTag> return_keys;   // requested keys Ossa answers (with their VRs)
+  bool some_keys_unsupported = false;  // => Pending status FF01 instead of FF00
+  std::string query_charset;         // the identifier's (0008,0005), raw
+  std::string level_text;            // "STUDY", ...
+  // Failure (no query runs): the status, the offending element and a comment.
+  uint16_t error_status = 0;
+  DcmTagKey offending;
+  std::string error;
+};
+
+// Reads a C-FIND identifier. On a bad identifier, error_status is set (0xA900 or 0xC000-range).
+TranslatedFind translate_find(DcmDataset& identifier, QueryModel model);
+
+// Builds the response identifier for one match: the requested keys (zero-length when the archive
+// has no value), unique keys of the levels above, the level, Retrieve AE Title, and the character
+// set that was used: the query's own when every value fits in it, UTF-8 otherwise.
+std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
+                                                const index::FindMatch& match,
+                                                const std::string& retrieve_aet);
+
+}  // namespace ossa::dicom

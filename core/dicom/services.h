@@ -1,0 +1,34 @@
+#pragma once
+// The DIMSE services Ossa's SCP provides, one function per service, each driving one request to
+// its final response on the association it came on.
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dimse.h"
+
+#include <string>
+
+namespace ossa::archive {
+class Archive;
+}
+
+namespace ossa::dicom {
+
+struct ServiceContext {
+  T_ASC_Association* association;
+  archive::Archive& archive;
+  std::string own_aet;
+  std::string peer;  // "AET@host" for log lines
+  int dimse_timeout_seconds;
+};
+
+// C-STORE: receives the dataset bit for bit into a temp file, ingests it, and answers only once the
+// instance is durable. A returned bad condition means the association is broken.
+OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                        T_DIMSE_C_StoreRQ& request);
+
+// C-FIND on the Patient Root and Study Root information models.
+OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                       T_DIMSE_C_FindRQ& request);
+
+}  // namespace ossa::dicom

@@ -1,0 +1,720 @@
+#include "index/index.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <variant>
+
+#include "index/sqlite.h"
+#include "util/log.h"
+
+namespace ossa::index {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kPageSize = 256;
+
+const char* const kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS patients(
+  id INTEGER PRIMARY KEY,
+  patient_key TEXT NOT NULL UNIQUE,      -- Patient ID + US + Issuer of Patient ID
+  patient_id TEXT NOT NULL,
+  name_uc TEXT,                          -- Patient's Name, upper case, whole value
+  name_alpha_uc TEXT,                    -- its component groups, when it has several
+  name_ideo_uc TEXT,
+  name_phon_uc TEXT,
+  birth_date TEXT,
+  sex TEXT,
+  num_studies INTEGER NOT NULL DEFAULT 0,
+  num_series INTEGER NOT NULL DEFAULT 0,
+  num_instances INTEGER NOT NULL DEFAULT 0,
+  attrs TEXT NOT NULL                    -- every patient-level attribute: {"ggggeeee": "value"}
+);
+CREATE INDEX IF NOT EXISTS patients_patient_id ON patients(patient_id);
+CREATE INDEX IF NOT EXISTS patients_name_uc ON patients(name_uc);
+CREATE INDEX IF NOT EXISTS patients_name_alpha_uc ON patients(name_alpha_uc);
+CREATE INDEX IF NOT EXISTS patients_name_ideo_uc ON patients(name_ideo_uc);
+CREATE INDEX IF NOT EXISTS patients_name_phon_uc ON patients(name_phon_uc);
+CREATE INDEX IF NOT EXISTS patients_birth_date ON patients(birth_date);
+
+CREATE TABLE IF NOT EXISTS studies(
+  id INTEGER PRIMARY KEY,
+  patient_fk INTEGER NOT NULL REFERENCES patients(id),
+  study_instance_uid TEXT NOT NULL UNIQUE,
+  study_date TEXT,                       -- YYYYMMDD
+  study_time TEXT,                       -- HHMMSS.ffffff
+  accession_number TEXT,
+  study_id TEXT,
+  num_series INTEGER NOT NULL DEFAULT 0,
+  num_instances INTEGER NOT NULL DEFAULT 0,
+  attrs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS studies_patient_fk ON studies(patient_fk);
+CREATE INDEX IF NOT EXISTS studies_study_date ON studies(study_date, study_time);
+CREATE INDEX IF NOT EXISTS studies_accession_number ON studies(accession_number);
+CREATE INDEX IF NOT EXISTS studies_study_id ON studies(study_id);
+
+CREATE TABLE IF NOT EXISTS series(
+  id INTEGER PRIMARY KEY,
+  study_fk INTEGER NOT NULL REFERENCES studies(id),
+  series_instance_uid TEXT NOT NULL UNIQUE,
+  modality TEXT,
+  series_number TEXT,
+  series_date TEXT,
+  num_instances INTEGER NOT NULL DEFAULT 0,
+  attrs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS series_study_fk ON series(study_fk);
+CREATE INDEX IF NOT EXISTS series_modality ON series(modality, study_fk);
+
+CREATE TABLE IF NOT EXISTS instances(
+  id INTEGER PRIMARY KEY,
+  series_fk INTEGER NOT NULL REFERENCES series(id),
+  sop_instance_uid TEXT NOT NULL UNIQUE,
+  sop_class_uid TEXT NOT NULL,
+  instance_number TEXT,
+  transfer_syntax_uid TEXT NOT NULL,
+  file_path TEXT NOT NULL UNIQUE,        -- relative to the storage root, chosen by Ossa
+  file_size INTEGER NOT NULL,
+  received_at TEXT NOT NULL,
+  attrs TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_series_fk ON instances(series_fk);
+
+-- Files that may exist in the store without an index row: written before their rows commit, or
+-- replaced and awaiting deletion. Start-up reconciles these few paths instead of scanning the store.
+CREATE TABLE IF NOT EXISTS pending_files(path TEXT PRIMARY KEY) WITHOUT ROWID;
+
+-- The durable change log (what plugins consume as on_stored events).
+CREATE TABLE IF NOT EXISTS changes(
+  seq INTEGER PRIMARY KEY,
+  change_type TEXT NOT NULL,
+  sop_instance_uid TEXT NOT NULL,
+  series_instance_uid TEXT NOT NULL,
+  study_instance_uid TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+)SQL";
+
+const std::string kEmpty;
+
+std::string now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+std::string tag_key(uint32_t tag) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08X", tag);
+  return text;
+}
+
+std::string to_json(const Attributes& attributes) {
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& [tag, value] : attributes) object[tag_key(tag)] = value;
+  // Replace, not throw, on invalid UTF-8: a value whose charset could not be decoded is still kept.
+  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void merge_json(const std::string& text, Attributes& into) {
+  const auto object = nlohmann::json::parse(text, nullptr, false);
+  if (!object.is_object()) return;
+  for (const auto& [key, value] : object.items()) {
+    if (value.is_string()) into[static_cast<uint32_t>(std::stoul(key, nullptr, 16))] = value;
+  }
+}
+
+std::string person_name_key(const std::string& value) {
+  std::string v = uppercase_utf8(trim(value));
+  while (!v.empty() && (v.back() == '^' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+std::optional<std::string> name_group(const std::string& value, int group) {
+  if (value.find('=') == std::string::npos) return std::nullopt;
+  size_t start = 0;
+  for (int g = 0; g < group; ++g) {
+    start = value.find('=', start);
+    if (start == std::string::npos) return std::nullopt;
+    ++start;
+  }
+  const size_t end = value.find('=', start);
+  std::string part = person_name_key(value.substr(start, end == std::string::npos ? end : end - start));
+  if (part.empty()) return std::nullopt;
+  return part;
+}
+
+// ---- Query translation -------------------------------------------------------------------
+
+using Param = std::variant<std::string, int64_t>;
+
+struct SqlWhere {
+  std::string text;
+  std::vector<Param> params;
+
+  void add(const std::string& clause) { text += (text.empty() ? "" : " AND ") + clause; }
+};
+
+const char* alias_of(Level level) {
+  switch (level) {
+    case Level::kPatient: return "p";
+    case Level::kStudy: return "st";
+    case Level::kSeries: return "se";
+    case Level::kInstance: return "i";
+  }
+  return "i";
+}
+
+// Indexed columns that carry a tag's value in the form matching compares (normalised dates and
+// times), so SQLite can use an index instead of reading JSON.
+const char* indexed_column(Level level, uint32_t t) {
+  switch (level) {
+    case Level::kPatient:
+      if (t == tags::kPatientId) return "patient_id";
+      if (t == tags::kPatientBirthDate) return "birth_date";
+      if (t == tags::kPatientSex) return "sex";
+      break;
+    case Level::kStudy:
+      if (t == tags::kStudyInstanceUid) return "study_instance_uid";
+      if (t == tags::kStudyDate) return "study_date";
+      if (t == tags::kStudyTime) return "study_time";
+      if (t == tags::kAccessionNumber) return "accession_number";
+      if (t == tags::kStudyId) return "study_id";
+      break;
+    case Level::kSeries:
+      if (t == tags::kSeriesInstanceUid) return "series_instance_uid";
+      if (t == tags::kModality) return "modality";
+      break;
+    case Level::kInstance:
+      if (t == tags::kSopInstanceUid) return "sop_instance_uid";
+      if (t == tags::kSopClassUid) return "sop_class_uid";
+      break;
+  }
+  return nullptr;
+}
+
+// Native SQL for one condition on an indexed column `column` (already qualified).
+std::string column_condition(const std::string& column, const Condition& c, std::vector<Param>& params) {
+  switch (c.kind) {
+    case ValueKind::kDate:
+    case ValueKind::kTime:
+    case ValueKind::kDateTime: {
+      std::string clause;
+      if (!c.lower.empty()) {
+        clause += column + " >= ?";
+        params.push_back(c.lower);
+      }
+      if (!c.upper.empty()) {
+        clause += std::string(clause.empty() ? "" : " AND ") + column + " <= ?";
+        params.push_back(c.upper);
+      }
+      return clause.empty() ? "1" : clause;
+    }
+    case ValueKind::kUid:
+      if (c.match == MatchKind::kUidList) {
+        std::string list;
+        for (const auto& uid : c.uids) {
+          list += list.empty() ? "?" : ",?";
+          params.push_back(uid);
+        }
+        return column + " IN (" + list + ")";
+      }
+      params.push_back(c.value);
+      return column + " = ?";
+    case ValueKind::kText:
+    case ValueKind::kPersonName:
+      if (c.match == MatchKind::kWildcard) {
+        std::string clause = column + " GLOB ?";
+        params.push_back(to_glob(c.value));
+        const std::string prefix = literal_prefix(c.value);
+        if (!prefix.empty()) {
+          // An explicit range lets SQLite use the column's index for "DOE*" whatever the collation.
+          clause += " AND " + column + " >= ?";
+          params.push_back(prefix);
+          const std::string next = prefix_successor(prefix);
+          if (!next.empty()) {
+            clause += " AND " + column + " < ?";
+            params.push_back(next);
+          }
+        }
+        return clause;
+      }
+      params.push_back(c.value);
+      return column + " = ?";
+    case ValueKind::kOther:
+      break;
+  }
+  params.push_back(static_cast<int64_t>(c.kind));
+  params.push_back(c.value);
+  return "ossa_match(" + column + ", ?, ?)";
+}
+
+std::string condition_sql(const Condition& c, std::vector<Param>& params) {
+  const std::string alias = alias_of(c.level);
+  if (c.level == Level::kPatient && c.tag == tags::kPatientName) {
+    // The whole name, or (for a key without '=') any one of its component groups.
+    if (c.value.find('=') != std::string::npos)
+      return "(" + column_condition("p.name_uc", c, params) + ")";
+    std::string clause;
+    for (const char* col : {"p.name_uc", "p.name_alpha_uc", "p.name_ideo_uc", "p.name_phon_uc"})
+      clause += std::string(clause.empty() ? "" : " OR ") + "(" + column_condition(col, c, params) + ")";
+    return "(" + clause + ")";
+  }
+  if (c.level == Level::kStudy && c.tag == tags::kModalitiesInStudy) {
+    return "st.id IN (SELECT m.study_fk FROM series m WHERE " +
+           column_condition("m.modality", c, params) + ")";
+  }
+  if (c.level == Level::kStudy && c.tag == tags::kSopClassesInStudy) {
+    return "st.id IN (SELECT m.study_fk FROM series m JOIN instances n ON n.series_fk = m.id WHERE " +
+           column_condition("n.sop_class_uid", c, params) + ")";
+  }
+  if (const char* column = indexed_column(c.level, c.tag)) {
+    return "(" + column_condition(alias + "." + column, c, params) + ")";
+  }
+  params.push_back("$.\"" + tag_key(c.tag) + "\"");
+  params.push_back(static_cast<int64_t>(c.kind));
+  params.push_back(c.value);
+  return "ossa_match(json_extract(" + alias + ".attrs, ?), ?, ?)";
+}
+
+// SQL function ossa_match(stored, kind, key): the C++ matcher for attributes without a column.
+void ossa_match_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  auto* condition = static_cast<Condition*>(sqlite3_get_auxdata(ctx, 2));
+  if (!condition) {
+    const auto kind = static_cast<ValueKind>(sqlite3_value_int(argv[1]));
+    const auto* key = reinterpret_cast<const char*>(sqlite3_value_text(argv[2]));
+    auto* made = new Condition(make_condition(0, Level::kInstance, kind, key ? key : ""));
+    sqlite3_set_auxdata(ctx, 2, made, [](void* p) { delete static_cast<Condition*>(p); });
+    condition = static_cast<Condition*>(sqlite3_get_auxdata(ctx, 2));
+    if (!condition) {  // SQLite may drop auxdata immediately; evaluate without the cache
+      Condition once = make_condition(0, Level::kInstance, kind, key ? key : "");
+      const auto* stored = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+      sqlite3_result_int(ctx, matches(once, stored ? stored : "") ? 1 : 0);
+      return;
+    }
+  }
+  const auto* stored = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  sqlite3_result_int(ctx, matches(*condition, stored ? stored : "") ? 1 : 0);
+}
+
+void register_functions(sql::Database& db) {
+  const int rc = sqlite3_create_function_v2(db.handle(), "ossa_match", 3,
+                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                            ossa_match_function, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) throw sql::Error(rc, "cannot register ossa_match");
+}
+
+void bind_all(sql::Statement& statement, const std::vector<Param>& params, int first = 1) {
+  int n = first;
+  for (const auto& p : params) {
+    if (std::holds_alternative<std::string>(p)) statement.bind(n++, std::get<std::string>(p));
+    else statement.bind(n++, std::get<int64_t>(p));
+  }
+}
+
+std::string int_text(int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+const std::string& InstanceRecord::get(Level level, uint32_t t) const {
+  const auto& map = attributes[static_cast<int>(level)];
+  const auto it = map.find(t);
+  return it == map.end() ? kEmpty : it->second;
+}
+
+// Holds the writer connection; on release no statement is left holding a snapshot.
+class WriterLock {
+ public:
+  WriterLock(std::mutex& mutex, sql::Database& db) : lock_(mutex), db_(db) {}
+  ~WriterLock() { db_.reset_all(); }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  sql::Database& db_;
+};
+
+// A read connection borrowed from the pool for the duration of one query.
+class Index::ReaderLease {
+ public:
+  explicit ReaderLease(Index& index) : index_(index), db_(index.acquire_reader()) {}
+  ~ReaderLease() {
+    db_->reset_all();
+    index_.release_reader(std::move(db_));
+  }
+  sql::Database& operator*() { return *db_; }
+  sql::Database* operator->() { return db_.get(); }
+
+ private:
+  Index& index_;
+  std::unique_ptr<sql::Database> db_;
+};
+
+Index::Index(const std::filesystem::path& file) : file_(file) {
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
+  writer_ = std::make_unique<sql::Database>(file);
+  register_functions(*writer_);
+  create_schema();
+}
+
+Index::~Index() = default;
+
+void Index::create_schema() {
+  sql::Statement version = writer_->prepare("PRAGMA user_version");
+  version.step();
+  const int64_t current = version.int64(0);
+  if (current > kSchemaVersion) {
+    throw sql::Error(SQLITE_ERROR, "index " + file_.string() + " has schema version " +
+                                       int_text(current) + ", newer than this Ossa (" +
+                                       int_text(kSchemaVersion) + ")");
+  }
+  writer_->exec("BEGIN IMMEDIATE");
+  try {
+    writer_->exec(kSchema);
+    writer_->exec("PRAGMA user_version=1");
+    writer_->exec("COMMIT");
+  } catch (...) {
+    writer_->exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::unique_ptr<sql::Database> Index::acquire_reader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mutex_);
+    if (!idle_readers_.empty()) {
+      auto db = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return db;
+    }
+  }
+  auto db = std::make_unique<sql::Database>(file_);
+  register_functions(*db);
+  return db;
+}
+
+void Index::release_reader(std::unique_ptr<sql::Database> reader) {
+  std::lock_guard<std::mutex> lock(readers_mutex_);
+  if (idle_readers_.size() < 16) idle_readers_.push_back(std::move(reader));
+}
+
+void Index::add_pending_files(const std::vector<std::string>& paths) {
+  if (paths.empty()) return;
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  for (const auto& path : paths) {
+    writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, path).run();
+  }
+  tx.commit();
+}
+
+void Index::remove_pending_files(const std::vector<std::string>& paths) {
+  if (paths.empty()) return;
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  for (const auto& path : paths) {
+    writer_->cached("DELETE FROM pending_files WHERE path = ?").bind(1, path).run();
+  }
+  tx.commit();
+}
+
+std::vector<std::string> Index::pending_files() {
+  WriterLock lock(writer_mutex_, *writer_);
+  std::vector<std::string> out;
+  auto& q = writer_->cached("SELECT path FROM pending_files");
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
+bool Index::is_file_referenced(const std::string& path) {
+  WriterLock lock(writer_mutex_, *writer_);
+  auto& q = writer_->cached("SELECT 1 FROM instances WHERE file_path = ?");
+  q.bind(1, path);
+  return q.step();
+}
+
+bool Index::has_instance(const std::string& sop_instance_uid) {
+  ReaderLease db(*this);
+  auto& q = db->cached("SELECT 1 FROM instances WHERE sop_instance_uid = ?");
+  q.bind(1, sop_instance_uid);
+  return q.step();
+}
+
+int64_t Index::ensure_patient(const InstanceRecord& r) {
+  const std::string& patient_id = r.get(Level::kPatient, tags::kPatientId);
+  const std::string key = patient_id + '\x1f' + r.get(Level::kPatient, tags::kIssuerOfPatientId);
+  auto& find = writer_->cached("SELECT id FROM patients WHERE patient_key = ?");
+  find.bind(1, key);
+  if (find.step()) return find.int64(0);
+  const std::string& name = r.get(Level::kPatient, tags::kPatientName);
+  auto& insert = writer_->cached(
+      "INSERT INTO patients(patient_key, patient_id, name_uc, name_alpha_uc, name_ideo_uc, "
+      "name_phon_uc, birth_date, sex, attrs) VALUES(?,?,?,?,?,?,?,?,?)");
+  insert.bind(1, key).bind(2, patient_id).bind(3, person_name_key(name));
+  for (int group = 0; group < 3; ++group) {
+    const auto part = name_group(name, group);
+    if (part) insert.bind(4 + group, *part);
+    else insert.bind_null(4 + group);
+  }
+  insert.bind(7, normalize_date(r.get(Level::kPatient, tags::kPatientBirthDate)));
+  insert.bind(8, trim(r.get(Level::kPatient, tags::kPatientSex)));
+  insert.bind(9, to_json(r.attributes[static_cast<int>(Level::kPatient)]));
+  insert.run();
+  return writer_->last_insert_id();
+}
+
+int64_t Index::ensure_study(const InstanceRecord& r, int64_t patient_id) {
+  const std::string& uid = r.get(Level::kStudy, tags::kStudyInstanceUid);
+  auto& find = writer_->cached("SELECT id FROM studies WHERE study_instance_uid = ?");
+  find.bind(1, uid);
+  if (find.step()) return find.int64(0);
+  auto& insert = writer_->cached(
+      "INSERT INTO studies(patient_fk, study_instance_uid, study_date, study_time, "
+      "accession_number, study_id, attrs) VALUES(?,?,?,?,?,?,?)");
+  insert.bind(1, patient_id).bind(2, uid);
+  insert.bind(3, normalize_date(r.get(Level::kStudy, tags::kStudyDate)));
+  insert.bind(4, normalize_time(r.get(Level::kStudy, tags::kStudyTime)));
+  insert.bind(5, trim(r.get(Level::kStudy, tags::kAccessionNumber)));
+  insert.bind(6, trim(r.get(Level::kStudy, tags::kStudyId)));
+  insert.bind(7, to_json(r.attributes[static_cast<int>(Level::kStudy)]));
+  insert.run();
+  const int64_t id = writer_->last_insert_id();
+  writer_->cached("UPDATE patients SET num_studies = num_studies + 1 WHERE id = ?")
+      .bind(1, patient_id)
+      .run();
+  return id;
+}
+
+int64_t Index::ensure_series(const InstanceRecord& r, int64_t study_id) {
+  const std::string& uid = r.get(Level::kSeries, tags::kSeriesInstanceUid);
+  auto& find = writer_->cached("SELECT id FROM series WHERE series_instance_uid = ?");
+  find.bind(1, uid);
+  if (find.step()) return find.int64(0);
+  auto& insert = writer_->cached(
+      "INSERT INTO series(study_fk, series_instance_uid, modality, series_number, series_date, "
+      "attrs) VALUES(?,?,?,?,?,?)");
+  insert.bind(1, study_id).bind(2, uid);
+  insert.bind(3, trim(r.get(Level::kSeries, tags::kModality)));
+  insert.bind(4, trim(r.get(Level::kSeries, tags::kSeriesNumber)));
+  insert.bind(5, normalize_date(r.get(Level::kSeries, tags::kSeriesDate)));
+  insert.bind(6, to_json(r.attributes[static_cast<int>(Level::kSeries)]));
+  insert.run();
+  const int64_t id = writer_->last_insert_id();
+  writer_->cached("UPDATE studies SET num_series = num_series + 1 WHERE id = ?").bind(1, study_id).run();
+  writer_
+      ->cached("UPDATE patients SET num_series = num_series + 1 WHERE id = "
+               "(SELECT patient_fk FROM studies WHERE id = ?)")
+      .bind(1, study_id)
+      .run();
+  return id;
+}
+
+void Index::delete_instance_row(int64_t instance_id, int64_t series_id) {
+  auto& parents = writer_->cached(
+      "SELECT se.study_fk, st.patient_fk FROM series se JOIN studies st ON st.id = se.study_fk "
+      "WHERE se.id = ?");
+  parents.bind(1, series_id);
+  if (!parents.step()) return;
+  const int64_t study_id = parents.int64(0);
+  const int64_t patient_id = parents.int64(1);
+  writer_->cached("DELETE FROM instances WHERE id = ?").bind(1, instance_id).run();
+  writer_->cached("UPDATE series SET num_instances = num_instances - 1 WHERE id = ?").bind(1, series_id).run();
+  writer_->cached("UPDATE studies SET num_instances = num_instances - 1 WHERE id = ?").bind(1, study_id).run();
+  writer_->cached("UPDATE patients SET num_instances = num_instances - 1 WHERE id = ?").bind(1, patient_id).run();
+  // Empty parents go too, so counts and C-FIND never show an entity without instances.
+  writer_->cached("DELETE FROM series WHERE id = ? AND num_instances <= 0").bind(1, series_id).run();
+  if (writer_->changes() == 0) return;
+  writer_->cached("UPDATE studies SET num_series = num_series - 1 WHERE id = ?").bind(1, study_id).run();
+  writer_->cached("UPDATE patients SET num_series = num_series - 1 WHERE id = ?").bind(1, patient_id).run();
+  writer_->cached("DELETE FROM studies WHERE id = ? AND num_series <= 0").bind(1, study_id).run();
+  if (writer_->changes() == 0) return;
+  writer_->cached("UPDATE patients SET num_studies = num_studies - 1 WHERE id = ?").bind(1, patient_id).run();
+  writer_->cached("DELETE FROM patients WHERE id = ? AND num_studies <= 0").bind(1, patient_id).run();
+}
+
+std::vector<StoreResult> Index::store_instances(const std::vector<const InstanceRecord*>& records,
+                                                DuplicatePolicy policy) {
+  std::vector<StoreResult> results;
+  results.reserve(records.size());
+  const std::string now = now_iso8601();
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  for (const InstanceRecord* r : records) {
+    StoreResult result;
+    const std::string& sop_uid = r->get(Level::kInstance, tags::kSopInstanceUid);
+    auto& existing = writer_->cached(
+        "SELECT id, series_fk, file_path FROM instances WHERE sop_instance_uid = ?");
+    existing.bind(1, sop_uid);
+    if (existing.step()) {
+      const int64_t old_id = existing.int64(0);
+      const int64_t old_series = existing.int64(1);
+      const std::string old_path = existing.text(2);
+      existing.reset();
+      if (policy == DuplicatePolicy::kKeep) {
+        result.outcome = StoreOutcome::kKeptExisting;
+        result.obsolete_file = r->file_path;  // stays in pending_files until deleted
+        results.push_back(result);
+        continue;
+      }
+      delete_instance_row(old_id, old_series);
+      result.outcome = StoreOutcome::kReplaced;
+      result.obsolete_file = old_path;
+      writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, old_path).run();
+    }
+    const int64_t patient_id = ensure_patient(*r);
+    const int64_t study_id = ensure_study(*r, patient_id);
+    const int64_t series_id = ensure_series(*r, study_id);
+    auto& insert = writer_->cached(
+        "INSERT INTO instances(series_fk, sop_instance_uid, sop_class_uid, instance_number, "
+        "transfer_syntax_uid, file_path, file_size, received_at, attrs) VALUES(?,?,?,?,?,?,?,?,?)");
+    insert.bind(1, series_id).bind(2, sop_uid);
+    insert.bind(3, trim(r->get(Level::kInstance, tags::kSopClassUid)));
+    insert.bind(4, trim(r->get(Level::kInstance, tags::kInstanceNumber)));
+    insert.bind(5, r->transfer_syntax_uid).bind(6, r->file_path);
+    insert.bind(7, static_cast<int64_t>(r->file_size)).bind(8, now);
+    insert.bind(9, to_json(r->attributes[static_cast<int>(Level::kInstance)]));
+    insert.run();
+    writer_->cached("UPDATE series SET num_instances = num_instances + 1 WHERE id = ?").bind(1, series_id).run();
+    writer_->cached("UPDATE studies SET num_instances = num_instances + 1 WHERE id = ?").bind(1, study_id).run();
+    writer_->cached("UPDATE patients SET num_instances = num_instances + 1 WHERE id = ?").bind(1, patient_id).run();
+    writer_->cached("DELETE FROM pending_files WHERE path = ?").bind(1, r->file_path).run();
+    writer_
+        ->cached("INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
+                 "study_instance_uid, at) VALUES(?,?,?,?,?)")
+        .bind(1, std::string(result.outcome == StoreOutcome::kReplaced ? "replaced" : "stored"))
+        .bind(2, sop_uid)
+        .bind(3, r->get(Level::kSeries, tags::kSeriesInstanceUid))
+        .bind(4, r->get(Level::kStudy, tags::kStudyInstanceUid))
+        .bind(5, now)
+        .run();
+    results.push_back(result);
+  }
+  tx.commit();
+  return results;
+}
+
+void Index::find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) {
+  const int depth = static_cast<int>(query.level);
+  std::string select = "SELECT " + std::string(alias_of(query.level)) + ".id";
+  std::string from;
+  // Columns: id, then per level from PATIENT down to the query level, its attrs and counters.
+  select += ", p.attrs, p.num_studies, p.num_series, p.num_instances";
+  from = " FROM patients p";
+  if (depth >= 1) {
+    select += ", st.attrs, st.num_series, st.num_instances";
+    from += " JOIN studies st ON st.patient_fk = p.id";
+  }
+  if (depth >= 2) {
+    select += ", se.attrs, se.num_instances";
+    from += " JOIN series se ON se.study_fk = st.id";
+  }
+  if (depth >= 3) {
+    select += ", i.attrs, i.transfer_syntax_uid";
+    from += " JOIN instances i ON i.series_fk = se.id";
+  }
+  const bool want_modalities = depth >= 1 && query.computed.count(tags::kModalitiesInStudy);
+  const bool want_sop_classes = depth >= 1 && query.computed.count(tags::kSopClassesInStudy);
+  if (want_modalities) {
+    select +=
+        ", (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series "
+        "WHERE study_fk = st.id AND modality <> '' ORDER BY modality))";
+  }
+  if (want_sop_classes) {
+    select +=
+        ", (SELECT group_concat(sop_class_uid, '\\') FROM (SELECT DISTINCT n.sop_class_uid FROM "
+        "series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id ORDER BY 1))";
+  }
+
+  SqlWhere where;
+  const std::string id_column = std::string(alias_of(query.level)) + ".id";
+  where.add(id_column + " > ?");
+  for (const auto& c : query.conditions) {
+    if (c.match == MatchKind::kUniversal || static_cast<int>(c.level) > depth) continue;
+    where.add(condition_sql(c, where.params));
+  }
+  const std::string sql_text =
+      select + from + " WHERE " + where.text + " ORDER BY " + id_column + " LIMIT " + int_text(kPageSize);
+
+  log::debug("index query: ", sql_text);
+  ReaderLease db(*this);
+  sql::Statement statement = db->prepare(sql_text);
+  int64_t last_id = 0;
+  while (true) {
+    statement.reset();
+    statement.bind(1, last_id);
+    bind_all(statement, where.params, 2);
+    int rows = 0;
+    while (statement.step()) {
+      ++rows;
+      last_id = statement.int64(0);
+      FindMatch match;
+      Attributes& a = match.attributes;
+      int col = 1;
+      merge_json(statement.text(col++), a);
+      a[tags::kNumberOfPatientRelatedStudies] = int_text(statement.int64(col++));
+      a[tags::kNumberOfPatientRelatedSeries] = int_text(statement.int64(col++));
+      a[tags::kNumberOfPatientRelatedInstances] = int_text(statement.int64(col++));
+      if (depth >= 1) {
+        merge_json(statement.text(col++), a);
+        a[tags::kNumberOfStudyRelatedSeries] = int_text(statement.int64(col++));
+        a[tags::kNumberOfStudyRelatedInstances] = int_text(statement.int64(col++));
+      }
+      if (depth >= 2) {
+        merge_json(statement.text(col++), a);
+        a[tags::kNumberOfSeriesRelatedInstances] = int_text(statement.int64(col++));
+      }
+      if (depth >= 3) {
+        merge_json(statement.text(col++), a);
+        a[tag(0x0008, 0x3002)] = statement.text(col++);  // Available Transfer Syntax UID
+      }
+      if (want_modalities) a[tags::kModalitiesInStudy] = statement.text(col++);
+      if (want_sop_classes) a[tags::kSopClassesInStudy] = statement.text(col++);
+      if (!on_match(std::move(match))) return;
+    }
+    if (rows < kPageSize) return;
+  }
+}
+
+std::optional<std::string> Index::file_of_instance(const std::string& sop_instance_uid) {
+  ReaderLease db(*this);
+  auto& q = db->cached("SELECT file_path FROM instances WHERE sop_instance_uid = ?");
+  q.bind(1, sop_instance_uid);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
+Counts Index::counts() {
+  ReaderLease db(*this);
+  Counts c;
+  auto& q = db->cached(
+      "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
+      "(SELECT count(*) FROM series), (SELECT count(*) FROM instances)");
+  if (q.step()) {
+    c.patients = q.int64(0);
+    c.studies = q.int64(1);
+    c.series = q.int64(2);
+    c.instances = q.int64(3);
+  }
+  return c;
+}
+
+bool Index::ping() {
+  try {
+    ReaderLease db(*this);
+    auto& q = db->cached("SELECT count(*) FROM (SELECT 1 FROM instances LIMIT 1)");
+    return q.step();
+  } catch (const sql::Error&) {
+    return false;
+  }
+}
+
+}  // namespace ossa::index

@@ -1,0 +1,112 @@
+#pragma once
+// The SQLite index: patient / study / series / instance rows with the attributes Q/R needs as
+// indexed columns, and every other attribute of the level as JSON, so any attribute can be matched
+// and returned without opening files.
+//
+// Thread contract: one Index is shared by the whole process. Writes (store_instances and the
+// pending-file journal) are serialised on one writer connection; queries use a pool of read
+// connections and never wait for the writer (WAL). Several processes may open the same file.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "index/levels.h"
+#include "index/matching.h"
+
+namespace ossa::index {
+
+namespace sql {
+class Database;
+}
+
+struct InstanceRecord {
+  Attributes attributes[kLevelCount];  // by Level, UTF-8
+  std::string file_path;               // relative to the storage root
+  uint64_t file_size = 0;
+  std::string transfer_syntax_uid;
+
+  const std::string& get(Level level, uint32_t tag) const;
+};
+
+enum class DuplicatePolicy { kOverwrite, kKeep };
+
+enum class StoreOutcome { kStored, kReplaced, kKeptExisting };
+
+struct StoreResult {
+  StoreOutcome outcome = StoreOutcome::kStored;
+  // A file no longer referenced by the index (the replaced one, or the new one when the existing
+  // instance was kept); it is in the pending-file journal until the caller deletes it.
+  std::string obsolete_file;
+};
+
+struct FindQuery {
+  Level level = Level::kStudy;
+  std::vector<Condition> conditions;  // keys at `level` or above; universal ones may be left out
+  std::set<uint32_t> computed;        // computed attributes wanted (counts, ModalitiesInStudy, ...)
+};
+
+struct FindMatch {
+  Attributes attributes;  // the matched entity's level and every level above, plus computed ones
+};
+
+struct Counts {
+  int64_t patients = 0, studies = 0, series = 0, instances = 0;
+};
+
+class Index {
+ public:
+  explicit Index(const std::filesystem::path& file);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  // --- Write path (crash safety: see archive/ingest_pipeline.h) ---
+
+  // Journals file paths about to appear in the store, in their own committed transaction, so a
+  // crash before they are indexed lets start-up find and delete them without scanning the store.
+  void add_pending_files(const std::vector<std::string>& paths);
+  // Indexes a batch in ONE transaction (group commit): rows, counters, the change log, and the
+  // journal updates. Returns one result per record, in order. Throws sql::Error on failure, in
+  // which case nothing of the batch is indexed.
+  std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
+                                           DuplicatePolicy policy);
+  void remove_pending_files(const std::vector<std::string>& paths);
+  std::vector<std::string> pending_files();
+  bool is_file_referenced(const std::string& path);
+  bool has_instance(const std::string& sop_instance_uid);
+
+  // --- Read path ---
+
+  // Streams matches in a stable order (insertion order of the matched entities), page by page;
+  // `on_match` returns false to stop (C-CANCEL). Throws sql::Error.
+  void find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match);
+  std::optional<std::string> file_of_instance(const std::string& sop_instance_uid);
+  Counts counts();
+  // A real round trip through SQLite (for liveness checks).
+  bool ping();
+
+ private:
+  class ReaderLease;
+  std::unique_ptr<sql::Database> writer_;
+  std::mutex writer_mutex_;
+  std::filesystem::path file_;
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<sql::Database>> idle_readers_;
+
+  std::unique_ptr<sql::Database> acquire_reader();
+  void release_reader(std::unique_ptr<sql::Database> reader);
+  void create_schema();
+  int64_t ensure_patient(const InstanceRecord& r);
+  int64_t ensure_study(const InstanceRecord& r, int64_t patient_id);
+  int64_t ensure_series(const InstanceRecord& r, int64_t study_id);
+  void delete_instance_row(int64_t instance_id, int64_t series_id);
+};
+
+}  // namespace ossa::index

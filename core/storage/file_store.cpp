@@ -1,0 +1,180 @@
+#include "storage/file_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace ossa::storage {
+namespace {
+
+// Random 128-bit names: unique without coordination between threads or processes.
+std::string random_hex(size_t digits) {
+  thread_local std::mt19937_64 engine([] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }());
+  static const char* const kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(digits);
+  while (out.size() < digits) {
+    uint64_t bits = engine();
+    for (int i = 0; i < 16 && out.size() < digits; ++i, bits >>= 4) out += kHex[bits & 0xf];
+  }
+  return out;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release_and_close() {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void fail(const std::string& what, const std::filesystem::path& path) {
+  const int e = errno;
+  throw StorageError(what + " " + path.string() + ": " + std::strerror(e), e);
+}
+
+void sync_path(const std::filesystem::path& path, int flags) {
+  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (fd.get() < 0) fail("cannot open", path);
+  if (::fsync(fd.get()) != 0) fail("cannot fsync", path);
+}
+
+bool is_hex(const std::string& s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+}  // namespace
+
+StorageError::StorageError(const std::string& what, int error_number)
+    : std::runtime_error(what), errno_(error_number) {}
+
+bool StorageError::is_disk_full() const { return errno_ == ENOSPC || errno_ == EDQUOT; }
+
+FileStore::FileStore(std::filesystem::path root)
+    : root_(std::move(root)), temp_dir_(root_ / "tmp") {
+  std::error_code ec;
+  std::filesystem::create_directories(temp_dir_, ec);
+  if (ec) throw StorageError("cannot create " + temp_dir_.string() + ": " + ec.message(), ec.value());
+}
+
+std::filesystem::path FileStore::new_temp_path() const {
+  return temp_dir_ / (random_hex(32) + ".part");
+}
+
+std::string FileStore::allocate_relative_path() const {
+  const std::string name = random_hex(32);
+  return name.substr(0, 3) + "/" + name + ".dcm";
+}
+
+bool FileStore::is_valid_relative_path(const std::string& relative) {
+  // "abc/" + 32 hex + ".dcm"
+  if (relative.size() != 3 + 1 + 32 + 4) return false;
+  return is_hex(relative.substr(0, 3)) && relative[3] == '/' && is_hex(relative.substr(4, 32)) &&
+         relative.compare(36, 4, ".dcm") == 0 && relative.compare(4, 3, relative, 0, 3) == 0;
+}
+
+std::filesystem::path FileStore::absolute(const std::string& relative) const {
+  if (!is_valid_relative_path(relative))
+    throw StorageError("refusing a stored path not made by Ossa: '" + relative + "'", EINVAL);
+  return root_ / relative;
+}
+
+void FileStore::sync_file(const std::filesystem::path& file) { sync_path(file, O_RDONLY); }
+
+std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& source) const {
+  const std::filesystem::path temp = new_temp_path();
+  Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) fail("cannot open", source);
+  Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  if (out.get() < 0) fail("cannot create", temp);
+  std::array<char, 1 << 16> buffer;
+  try {
+    while (true) {
+      const ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("cannot read", source);
+      }
+      if (n == 0) break;
+      for (ssize_t done = 0; done < n;) {
+        const ssize_t w = ::write(out.get(), buffer.data() + done, static_cast<size_t>(n - done));
+        if (w < 0) {
+          if (errno == EINTR) continue;
+          fail("cannot write", temp);
+        }
+        done += w;
+      }
+    }
+    if (::fsync(out.get()) != 0) fail("cannot fsync", temp);
+    if (out.release_and_close() != 0) fail("cannot close", temp);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+    throw;
+  }
+  return temp;
+}
+
+void FileStore::move_into_place(const std::filesystem::path& temp, const std::string& relative,
+                                std::set<std::filesystem::path>& dirs_to_sync) const {
+  const std::filesystem::path target = absolute(relative);
+  const std::filesystem::path dir = target.parent_path();
+  if (::mkdir(dir.c_str(), 0750) == 0) {
+    dirs_to_sync.insert(root_);  // the new folder's own entry must be durable too
+  } else if (errno != EEXIST) {
+    fail("cannot create", dir);
+  }
+  if (::rename(temp.c_str(), target.c_str()) != 0) fail("cannot move into place", target);
+  dirs_to_sync.insert(dir);
+}
+
+void FileStore::sync_directories(const std::set<std::filesystem::path>& dirs) {
+  for (const auto& dir : dirs) sync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+bool FileStore::remove(const std::string& relative) const noexcept {
+  if (!is_valid_relative_path(relative)) return false;
+  const std::filesystem::path target = root_ / relative;
+  return ::unlink(target.c_str()) == 0 || errno == ENOENT;
+}
+
+size_t FileStore::clean_temp() const {
+  size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(temp_dir_, ec)) {
+    std::error_code rm;
+    if (std::filesystem::remove(entry.path(), rm)) ++removed;
+  }
+  return removed;
+}
+
+uint64_t FileStore::free_bytes() const {
+  struct statvfs info {};
+  if (::statvfs(root_.c_str(), &info) != 0) return UINT64_MAX;
+  return static_cast<uint64_t>(info.f_bavail) * info.f_frsize;
+}
+
+}  // namespace ossa::storage
