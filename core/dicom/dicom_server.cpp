@@ -195,6 +195,20 @@ void DicomServer::serve_association(T_ASC_Association* association) {
   log::debug("DICOM: association from ", peer, " accepted");
 
   ServiceContext ctx{association, archive_, options_.aet, peer, options_.dimse_timeout_seconds};
+  const auto started = std::chrono::steady_clock::now();
+  // One line per association: what hospital IT reads to see who sent what.
+  struct Summary {
+    const ServiceContext& ctx;
+    std::chrono::steady_clock::time_point started;
+    ~Summary() {
+      if (ctx.stored + ctx.refused + ctx.queries == 0) return;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      log::info("DICOM: association from ", ctx.peer, " ended after ", ms, " ms: ", ctx.stored,
+                " stored, ", ctx.refused, " refused, ", ctx.queries, " queries");
+    }
+  } summary{ctx, started};
   while (true) {
     T_ASC_PresentationContextID pres_id = 0;
     T_DIMSE_Message message{};

@@ -43,6 +43,7 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
     return send_final(ctx, pres_id, request, STATUS_FIND_Refused_SOPClassNotSupported, nullptr);
   }
 
+  ++ctx.queries;
   TranslatedFind find = translate_find(*identifier, model);
   if (find.error_status != 0) {
     log::warning("C-FIND from ", ctx.peer, " refused: ", find.error);

@@ -20,6 +20,10 @@ struct ServiceContext {
   std::string own_aet;
   std::string peer;  // "AET@host" for log lines
   int dimse_timeout_seconds;
+  // What the association did, for its closing log line.
+  int stored = 0;
+  int refused = 0;
+  int queries = 0;
 };
 
 // C-STORE: receives the dataset bit for bit into a temp file, ingests it, and answers only once the

@@ -29,6 +29,7 @@ void on_store_progress(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_St
   state->result = state->ctx->archive.ingest_received(state->temp_file, request->AffectedSOPInstanceUID);
   state->ingested = true;
   response->DimseStatus = state->result.dimse_status;
+  ++(state->result.ok() ? state->ctx->stored : state->ctx->refused);
   if (!state->result.ok()) {
     log::warning("C-STORE from ", state->ctx->peer, " of ", request->AffectedSOPInstanceUID,
                  " refused (0x", std::hex, state->result.dimse_status, std::dec,
