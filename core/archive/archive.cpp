@@ -47,25 +47,26 @@ Archive::~Archive() {
 }
 
 void Archive::recover() {
-  const size_t temp_files = store_->clean_temp();
-  // Start-up cost is proportional to the journal (files of the last unfinished batches), never to
-  // the size of the archive.
+  // Start-up cost is proportional to what the last run left unfinished (tmp/ and the journal of
+  // replaced files), never to the size of the archive.
+  const auto [moved, deleted_temp] = store_->recover_temp(
+      [this](const std::string& relative) { return index_->is_file_referenced(relative); });
   std::vector<std::string> resolved;
-  size_t deleted = 0;
+  size_t deleted_replaced = 0;
   for (const auto& path : index_->pending_files()) {
     if (!index_->is_file_referenced(path)) {
       if (!store_->remove(path)) {
-        log::warning("cannot delete unindexed file ", path, "; will retry at next start");
+        log::warning("cannot delete replaced file ", path, "; will retry at next start");
         continue;
       }
-      ++deleted;
+      ++deleted_replaced;
     }
     resolved.push_back(path);
   }
   index_->remove_pending_files(resolved);
-  if (temp_files || deleted) {
-    log::info("recovery: removed ", temp_files, " incomplete temp files and ", deleted,
-              " stored files that were never indexed");
+  if (moved || deleted_temp || deleted_replaced) {
+    log::info("recovery: moved ", moved, " indexed files into place, removed ", deleted_temp,
+              " incomplete transfers and ", deleted_replaced, " replaced files");
   }
 }
 

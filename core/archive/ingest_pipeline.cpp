@@ -1,6 +1,5 @@
 #include "archive/ingest_pipeline.h"
 
-#include <set>
 #include <vector>
 
 #include "index/sqlite.h"
@@ -65,85 +64,60 @@ void IngestPipeline::run() {
 }
 
 void IngestPipeline::process(std::deque<Item*>& batch) {
-  auto fail = [](Item* item, const IngestFailure& why) {
-    item->done.set_exception(std::make_exception_ptr(why));
-  };
-  auto discard_temp = [](Item* item) {
-    std::error_code ignored;
-    std::filesystem::remove(item->temp, ignored);
-  };
-
-  std::vector<std::string> paths;
-  for (Item* item : batch) {
-    item->record->file_path = store_.allocate_relative_path();
-    paths.push_back(item->record->file_path);
-  }
-  // 1. Journal the paths.
-  try {
-    index_.add_pending_files(paths);
-  } catch (const std::exception& e) {
-    log::error("cannot journal ", batch.size(), " incoming files: ", e.what());
+  auto fail_all = [&](const std::exception& e) {
     for (Item* item : batch) {
-      discard_temp(item);
-      fail(item, failure_from(e));
-    }
-    return;
-  }
-  // 2. Move into place, one folder fsync per folder.
-  std::set<std::filesystem::path> dirs;
-  std::vector<Item*> placed;
-  for (Item* item : batch) {
-    try {
-      store_.move_into_place(item->temp, item->record->file_path, dirs);
-      placed.push_back(item);
-    } catch (const std::exception& e) {
-      log::error("cannot store a received file: ", e.what());
-      discard_temp(item);
-      fail(item, failure_from(e));
-    }
-  }
-  auto abandon_placed = [&](const std::exception& e) {
-    std::vector<std::string> removed;
-    for (Item* item : placed) {
-      if (store_.remove(item->record->file_path)) removed.push_back(item->record->file_path);
-      fail(item, failure_from(e));
-    }
-    try {
-      index_.remove_pending_files(removed);
-    } catch (const std::exception&) {
-      // Left in the journal: start-up deletes what is not indexed.
+      std::error_code ignored;
+      std::filesystem::remove(item->temp, ignored);
+      item->done.set_exception(std::make_exception_ptr(failure_from(e)));
     }
   };
+  std::vector<const index::InstanceRecord*> records;
   try {
-    storage::FileStore::sync_directories(dirs);
+    for (Item* item : batch) {
+      item->record->file_path = storage::FileStore::relative_path_for(item->temp);
+      records.push_back(item->record);
+    }
+    // 1. The batch's files are durable under their final names.
+    store_.sync_temp_dir();
   } catch (const std::exception& e) {
-    log::error("cannot make stored files durable: ", e.what());
-    abandon_placed(e);
+    log::error("cannot make ", batch.size(), " received files durable: ", e.what());
+    fail_all(e);
     return;
   }
-  // 3. Index the batch in one transaction.
-  std::vector<const index::InstanceRecord*> records;
-  for (Item* item : placed) records.push_back(item->record);
+  // 2. One transaction for the whole batch.
   std::vector<index::StoreResult> results;
   try {
     results = index_.store_instances(records, policy_);
   } catch (const std::exception& e) {
     log::error("cannot index ", records.size(), " instances: ", e.what());
-    abandon_placed(e);
+    fail_all(e);
     return;
   }
-  // 4. Delete what the batch made obsolete; the journal covers a crash in between.
+  // 3. Committed: move into place, and clean up what the batch made obsolete.
   std::vector<std::string> obsolete;
-  for (const auto& result : results) {
-    if (!result.obsolete_file.empty() && store_.remove(result.obsolete_file))
-      obsolete.push_back(result.obsolete_file);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Item* item = batch[i];
+    if (results[i].outcome == index::StoreOutcome::kKeptExisting) {
+      std::error_code ignored;
+      std::filesystem::remove(item->temp, ignored);
+      continue;
+    }
+    try {
+      store_.move_into_place(item->temp);
+    } catch (const std::exception& e) {
+      // Indexed and durable in tmp/; the next start-up finishes the move.
+      log::error("stored instance stays in tmp/ until restart: ", e.what());
+    }
+    if (!results[i].obsolete_file.empty() && store_.remove(results[i].obsolete_file))
+      obsolete.push_back(results[i].obsolete_file);
   }
   try {
     index_.remove_pending_files(obsolete);
   } catch (const std::exception& e) {
-    log::warning("obsolete files stay journalled until the next start: ", e.what());
+    log::warning("replaced files stay journalled until the next start: ", e.what());
   }
-  for (size_t i = 0; i < placed.size(); ++i) placed[i]->done.set_value(results[i]);
+  // 4. Answer.
+  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(results[i]);
 }
 
 }  // namespace ossa::archive

@@ -1,15 +1,17 @@
 #pragma once
 // Group commit: the one writer that makes received instances durable.
 //
-// Ingest threads (one per association, or import workers) hand over a fsynced temp file and its
-// index record and block. The writer takes every instance waiting at that moment as one batch:
-//   1. journal the batch's final paths in pending_files (committed),
-//   2. rename the temp files into place and fsync their folders once per folder,
-//   3. index all rows in one transaction, removing their journal entries,
-//   4. delete files made obsolete (replaced duplicates), then wake the ingest threads.
-// So durability costs two fsyncs of the WAL per batch instead of per instance, and at any crash
-// point a file is either indexed or listed in pending_files for start-up to delete: never an
-// index row without its file, never a stray file start-up must scan for.
+// Ingest threads (one per association, or import workers) hand over a fsynced temp file (named
+// tmp/<final name>) and its index record, and block. The writer takes every instance waiting at
+// that moment as one batch:
+//   1. fsync tmp/ once, so every file of the batch is durable under its final name,
+//   2. index all rows in ONE transaction (SQLite WAL, synchronous=FULL),
+//   3. rename the files into place; delete the kept duplicates' files and replaced files,
+//   4. wake the ingest threads, which now answer success.
+// Durability costs one directory fsync and one WAL fsync per batch, not per instance. At any crash
+// point each file is either indexed (in place, or in tmp/ where start-up moves it) or unknown to
+// the index and in tmp/ (start-up deletes it): never an index row without its file, and start-up
+// never scans the store.
 
 #include <condition_variable>
 #include <cstdint>

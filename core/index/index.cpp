@@ -83,8 +83,8 @@ CREATE TABLE IF NOT EXISTS instances(
 );
 CREATE INDEX IF NOT EXISTS instances_series_fk ON instances(series_fk);
 
--- Files that may exist in the store without an index row: written before their rows commit, or
--- replaced and awaiting deletion. Start-up reconciles these few paths instead of scanning the store.
+-- Files replaced by a newer copy of their instance, awaiting deletion. Start-up deletes what is
+-- left here after a crash, instead of scanning the store.
 CREATE TABLE IF NOT EXISTS pending_files(path TEXT PRIMARY KEY) WITHOUT ROWID;
 
 -- The durable change log (what plugins consume as on_stored events).
@@ -407,16 +407,6 @@ void Index::release_reader(std::unique_ptr<sql::Database> reader) {
   if (idle_readers_.size() < 16) idle_readers_.push_back(std::move(reader));
 }
 
-void Index::add_pending_files(const std::vector<std::string>& paths) {
-  if (paths.empty()) return;
-  WriterLock lock(writer_mutex_, *writer_);
-  sql::Transaction tx(*writer_);
-  for (const auto& path : paths) {
-    writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, path).run();
-  }
-  tx.commit();
-}
-
 void Index::remove_pending_files(const std::vector<std::string>& paths) {
   if (paths.empty()) return;
   WriterLock lock(writer_mutex_, *writer_);
@@ -561,7 +551,6 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
       existing.reset();
       if (policy == DuplicatePolicy::kKeep) {
         result.outcome = StoreOutcome::kKeptExisting;
-        result.obsolete_file = r->file_path;  // stays in pending_files until deleted
         results.push_back(result);
         continue;
       }
@@ -586,7 +575,6 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
     writer_->cached("UPDATE series SET num_instances = num_instances + 1 WHERE id = ?").bind(1, series_id).run();
     writer_->cached("UPDATE studies SET num_instances = num_instances + 1 WHERE id = ?").bind(1, study_id).run();
     writer_->cached("UPDATE patients SET num_instances = num_instances + 1 WHERE id = ?").bind(1, patient_id).run();
-    writer_->cached("DELETE FROM pending_files WHERE path = ?").bind(1, r->file_path).run();
     writer_
         ->cached("INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
                  "study_instance_uid, at) VALUES(?,?,?,?,?)")

@@ -41,8 +41,8 @@ enum class StoreOutcome { kStored, kReplaced, kKeptExisting };
 
 struct StoreResult {
   StoreOutcome outcome = StoreOutcome::kStored;
-  // A file no longer referenced by the index (the replaced one, or the new one when the existing
-  // instance was kept); it is in the pending-file journal until the caller deletes it.
+  // The replaced instance's file, no longer referenced; it is in the pending-file journal until
+  // the caller deletes it. Empty otherwise (a kept duplicate's new file was never referenced).
   std::string obsolete_file;
 };
 
@@ -69,12 +69,9 @@ class Index {
 
   // --- Write path (crash safety: see archive/ingest_pipeline.h) ---
 
-  // Journals file paths about to appear in the store, in their own committed transaction, so a
-  // crash before they are indexed lets start-up find and delete them without scanning the store.
-  void add_pending_files(const std::vector<std::string>& paths);
   // Indexes a batch in ONE transaction (group commit): rows, counters, the change log, and the
-  // journal updates. Returns one result per record, in order. Throws sql::Error on failure, in
-  // which case nothing of the batch is indexed.
+  // files made obsolete (journalled in pending_files until deleted). Returns one result per
+  // record, in order. Throws sql::Error on failure, in which case nothing of the batch is indexed.
   std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
                                            DuplicatePolicy policy);
   void remove_pending_files(const std::vector<std::string>& paths);

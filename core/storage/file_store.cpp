@@ -78,22 +78,39 @@ FileStore::FileStore(std::filesystem::path root)
   std::error_code ec;
   std::filesystem::create_directories(temp_dir_, ec);
   if (ec) throw StorageError("cannot create " + temp_dir_.string() + ": " + ec.message(), ec.value());
+  create_folders();
+}
+
+void FileStore::create_folders() const {
+  // Made in order, so the last one existing means all do: start-up checks one path.
+  if (::access((root_ / "ff").c_str(), F_OK) == 0) return;
+  static const char* const kHex = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    const char name[3] = {kHex[i >> 4], kHex[i & 15], '\0'};
+    const std::filesystem::path dir = root_ / name;
+    if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) fail("cannot create", dir);
+  }
+  sync_path(root_, O_RDONLY | O_DIRECTORY);
 }
 
 std::filesystem::path FileStore::new_temp_path() const {
-  return temp_dir_ / (random_hex(32) + ".part");
+  return temp_dir_ / (random_hex(32) + ".dcm");
 }
 
-std::string FileStore::allocate_relative_path() const {
-  const std::string name = random_hex(32);
-  return name.substr(0, 3) + "/" + name + ".dcm";
+std::string FileStore::relative_path_for(const std::filesystem::path& temp) {
+  const std::string name = temp.filename().string();
+  const std::string relative = name.substr(0, 2) + "/" + name;
+  if (!is_valid_relative_path(relative)) {
+    throw StorageError("not an Ossa temp file name: " + temp.string(), EINVAL);
+  }
+  return relative;
 }
 
 bool FileStore::is_valid_relative_path(const std::string& relative) {
-  // "abc/" + 32 hex + ".dcm"
-  if (relative.size() != 3 + 1 + 32 + 4) return false;
-  return is_hex(relative.substr(0, 3)) && relative[3] == '/' && is_hex(relative.substr(4, 32)) &&
-         relative.compare(36, 4, ".dcm") == 0 && relative.compare(4, 3, relative, 0, 3) == 0;
+  // "ab/" + 32 hex starting with "ab" + ".dcm"
+  if (relative.size() != 2 + 1 + 32 + 4) return false;
+  return is_hex(relative.substr(0, 2)) && relative[2] == '/' && is_hex(relative.substr(3, 32)) &&
+         relative.compare(35, 4, ".dcm") == 0 && relative.compare(3, 2, relative, 0, 2) == 0;
 }
 
 std::filesystem::path FileStore::absolute(const std::string& relative) const {
@@ -138,21 +155,11 @@ std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& sourc
   return temp;
 }
 
-void FileStore::move_into_place(const std::filesystem::path& temp, const std::string& relative,
-                                std::set<std::filesystem::path>& dirs_to_sync) const {
-  const std::filesystem::path target = absolute(relative);
-  const std::filesystem::path dir = target.parent_path();
-  if (::mkdir(dir.c_str(), 0750) == 0) {
-    dirs_to_sync.insert(root_);  // the new folder's own entry must be durable too
-  } else if (errno != EEXIST) {
-    fail("cannot create", dir);
-  }
-  if (::rename(temp.c_str(), target.c_str()) != 0) fail("cannot move into place", target);
-  dirs_to_sync.insert(dir);
-}
+void FileStore::sync_temp_dir() const { sync_path(temp_dir_, O_RDONLY | O_DIRECTORY); }
 
-void FileStore::sync_directories(const std::set<std::filesystem::path>& dirs) {
-  for (const auto& dir : dirs) sync_path(dir, O_RDONLY | O_DIRECTORY);
+void FileStore::move_into_place(const std::filesystem::path& temp) const {
+  const std::filesystem::path target = absolute(relative_path_for(temp));
+  if (::rename(temp.c_str(), target.c_str()) != 0) fail("cannot move into place", target);
 }
 
 bool FileStore::remove(const std::string& relative) const noexcept {
@@ -161,14 +168,22 @@ bool FileStore::remove(const std::string& relative) const noexcept {
   return ::unlink(target.c_str()) == 0 || errno == ENOENT;
 }
 
-size_t FileStore::clean_temp() const {
-  size_t removed = 0;
+std::pair<size_t, size_t> FileStore::recover_temp(
+    const std::function<bool(const std::string& relative)>& is_indexed) const {
+  size_t moved = 0, deleted = 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(temp_dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string relative = name.size() >= 2 ? name.substr(0, 2) + "/" + name : name;
+    if (is_valid_relative_path(relative) && is_indexed(relative)) {
+      move_into_place(entry.path());
+      ++moved;
+      continue;
+    }
     std::error_code rm;
-    if (std::filesystem::remove(entry.path(), rm)) ++removed;
+    if (std::filesystem::remove(entry.path(), rm)) ++deleted;
   }
-  return removed;
+  return {moved, deleted};
 }
 
 uint64_t FileStore::free_bytes() const {

@@ -1,14 +1,19 @@
 #pragma once
 // The file store: where DICOM files live on disk and how they get there durably.
 //
-// Layout: <root>/<3 hex>/<32 hex>.dcm. Names are random, chosen here, never derived from anything a
+// Layout: <root>/<2 hex>/<32 hex>.dcm (256 folders made once, so no file costs a mkdir). Names are random, chosen here, never derived from anything a
 // peer sends, and every relative path coming back from the index is checked against that shape
-// before it touches the file system. New files are first written (and fsynced) under <root>/tmp/,
-// then moved into place and their folder fsynced; tmp/ is emptied at start-up.
+// before it touches the file system.
+//
+// A new file is written and fsynced as <root>/tmp/<32 hex>.dcm: its final name is fixed from the
+// start. Once its index row is committed it is renamed into <2 hex>/. Renames are atomic, so after
+// a crash the file is either in place or still in tmp/ under the name the index knows; start-up
+// finishes such moves and deletes every tmp/ file the index does not know.
 
 #include <cstdint>
 #include <filesystem>
-#include <set>
+#include <functional>
+#include <utility>
 #include <stdexcept>
 #include <string>
 
@@ -33,8 +38,9 @@ class FileStore {
 
   // A fresh path under tmp/ for an incoming file (nothing is created).
   std::filesystem::path new_temp_path() const;
-  // A fresh relative path for a stored file ("a1f/0123...ef.dcm").
-  std::string allocate_relative_path() const;
+  // The stored (relative) path a temp file will have: "a1/a1f0123...ef.dcm". Throws when the
+  // temp file was not named by new_temp_path().
+  static std::string relative_path_for(const std::filesystem::path& temp);
   // The absolute path for a relative path from the index; throws if it is not of Ossa's shape.
   std::filesystem::path absolute(const std::string& relative) const;
   static bool is_valid_relative_path(const std::string& relative);
@@ -43,18 +49,21 @@ class FileStore {
   static void sync_file(const std::filesystem::path& file);
   // Copies `source` to a new temp file and fsyncs it; returns the temp path.
   std::filesystem::path copy_to_temp(const std::filesystem::path& source) const;
-  // Renames a synced temp file to its final place. Adds the folders whose entries changed to
-  // `dirs_to_sync`; the move is durable only after sync_directories().
-  void move_into_place(const std::filesystem::path& temp, const std::string& relative,
-                       std::set<std::filesystem::path>& dirs_to_sync) const;
-  static void sync_directories(const std::set<std::filesystem::path>& dirs);
+  // Makes the entries of tmp/ durable (the files themselves must have been synced).
+  void sync_temp_dir() const;
+  // Renames a temp file to its final place (see the layout above for why no fsync is needed).
+  void move_into_place(const std::filesystem::path& temp) const;
   // Removes a stored file; a missing file is not an error. Returns false on other errors.
   bool remove(const std::string& relative) const noexcept;
-  // Deletes everything in tmp/ (start-up: files of transfers that never completed).
-  size_t clean_temp() const;
+  // Start-up: moves into place the tmp/ files the index knows (committed before a crash could
+  // move them) and deletes the rest (transfers that never completed). Returns {moved, deleted}.
+  std::pair<size_t, size_t> recover_temp(
+      const std::function<bool(const std::string& relative)>& is_indexed) const;
   uint64_t free_bytes() const;
 
  private:
+  void create_folders() const;
+
   std::filesystem::path root_;
   std::filesystem::path temp_dir_;
 };
