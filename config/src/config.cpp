@@ -44,10 +44,12 @@ class Reader {
   void for_each_key(const YAML::Node& map, const std::string& prefix,
                     const std::vector<std::string>& allowed,
                     const std::function<void(const std::string&, const YAML::Node&)>& handler) {
+    if (map.IsNull()) return;  // a section whose keys are all commented out: defaults
     if (!map.IsMap()) fail(map, prefix, "expected a mapping of keys");
     std::map<std::string, bool> seen;
     for (const auto& entry : map) {
-      const std::string name = entry.first.as<std::string>();
+      if (!entry.first.IsScalar()) fail(entry.first, prefix, "a key must be a plain name");
+      const std::string name = entry.first.Scalar();
       const std::string path = prefix.empty() ? name : prefix + "." + name;
       bool known = false;
       for (const auto& a : allowed) known = known || a == name;
@@ -111,10 +113,17 @@ bool is_valid_ae_title(const std::string& aet) {
 }
 
 std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::string& value) {
-  std::filesystem::path p(value);
-  if (p.is_relative()) p = base_dir / p;
+  const std::filesystem::path p(value);
+  if (p.is_relative()) return (base_dir / p).lexically_normal();
   return p.lexically_normal();
 }
+
+std::string non_empty(Reader& r, const YAML::Node& v, const std::string& key) {
+  std::string text = r.string_value(v, key);
+  if (text.empty()) r.fail(v, key, "must not be empty");
+  return text;
+}
+
 
 Config parse(const YAML::Node& root, const std::string& origin_name,
              const std::filesystem::path& base_dir) {
@@ -161,7 +170,7 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
       r.for_each_key(node, section, {"path", "duplicates", "min_free_mb"},
                      [&](const std::string& key, const YAML::Node& v) {
                        if (key == "storage.path") {
-                         cfg.storage.path = resolve(base_dir, r.string_value(v, key));
+                         cfg.storage.path = resolve(base_dir, non_empty(r, v, key));
                          have_storage_path = true;
                        } else if (key == "storage.duplicates") {
                          const std::string d = r.string_value(v, key);
@@ -175,7 +184,7 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
                      });
     } else if (section == "index") {
       r.for_each_key(node, section, {"path"}, [&](const std::string& key, const YAML::Node& v) {
-        cfg.index.path = resolve(base_dir, r.string_value(v, key));
+        cfg.index.path = resolve(base_dir, non_empty(r, v, key));
         have_index_path = true;
       });
     } else if (section == "log") {

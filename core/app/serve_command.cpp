@@ -58,10 +58,8 @@ int run_serve(const std::vector<std::string>& arguments) {
 
   log::info("Ossa ", OSSA_VERSION_STRING, " starting with ", cfg.source.string());
   archive::Archive archive(archive_options(cfg));
-  const index::Counts counts = archive.index().counts();
-  log::info("archive: ", counts.instances, " instances in ", counts.studies, " studies of ",
-            counts.patients, " patients; storage ", cfg.storage.path.string(), ", index ",
-            cfg.index.path.string());
+  // No counting here: start-up must not read the whole index (counts() is for status requests).
+  log::info("archive: storage ", cfg.storage.path.string(), ", index ", cfg.index.path.string());
 
   dicom::ServerOptions options;
   options.aet = cfg.server.aet;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "dicom/connection_intake.h"
 #include "dicom/negotiation.h"
 #include "dicom/services.h"
 #include "util/log.h"
@@ -78,6 +79,15 @@ std::string trimmed(const char* text) {
   return s;
 }
 
+std::string peer_address(int fd) {
+  sockaddr_in peer{};
+  socklen_t length = sizeof peer;
+  char text[INET_ADDRSTRLEN] = "?";
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &length) == 0)
+    ::inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
+  return text;
+}
+
 }  // namespace
 
 DicomServer::DicomServer(ServerOptions options, archive::Archive& archive)
@@ -100,57 +110,69 @@ void DicomServer::open() {
 }
 
 int DicomServer::run(const std::atomic<bool>& stop) {
+  const int listen_fd = DUL_networkSocket(network_->network);
+  // Connections beyond this are closed at once: a flood must not exhaust threads. Up to it, each
+  // gets a thread that reads its request and, above max_associations, rejects it properly.
+  const int max_connections = options_.max_associations * 2 + 16;
   while (!stop.load()) {
-    T_ASC_Association* association = nullptr;
-    // Wakes up every second to notice `stop`.
-    OFCondition cond = ASC_receiveAssociation(network_, &association, options_.max_pdu, nullptr,
-                                              nullptr, OFFalse, DUL_NOBLOCK, 1);
-    if (cond == DUL_NOASSOCIATIONREQUEST) {
-      if (association) ASC_destroyAssociation(&association);
+    const int fd = accept_connection(listen_fd, 1000);  // wakes every second to notice `stop`
+    if (fd < 0) continue;
+    if (connections_.load() >= max_connections) {
+      log::warning("DICOM: connection from ", peer_address(fd), " closed: ", connections_.load(),
+                   " connections open");
+      ::close(fd);
       continue;
     }
-    if (cond.bad()) {
-      log::warning("DICOM: a connection failed before its association request: ", cond.text());
-      if (association) {
-        ASC_dropAssociation(association);
-        ASC_destroyAssociation(&association);
-      }
-      continue;
-    }
-    if (active_.load() >= options_.max_associations) {
-      log::warning("DICOM: association from ", association->params->DULparams.callingAPTitle, "@",
-                   association->params->DULparams.callingPresentationAddress,
-                   " rejected: server.max_associations (", options_.max_associations, ") reached");
-      reject(association, ASC_RESULT_REJECTEDTRANSIENT,
-             ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
-      AssociationGuard guard{association};
-      continue;
-    }
-    ++active_;
+    ++connections_;
     try {
-      std::thread([this, association] {
-        serve_association(association);
-        --active_;
+      std::thread([this, fd] {
+        take_connection(fd);
+        --connections_;
       }).detach();
     } catch (const std::system_error& e) {
-      --active_;
-      log::error("DICOM: cannot start a thread for an association: ", e.what());
-      reject(association, ASC_RESULT_REJECTEDTRANSIENT,
-             ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
-      AssociationGuard guard{association};
+      --connections_;
+      log::error("DICOM: cannot start a thread for a connection: ", e.what());
+      ::close(fd);
     }
   }
   // Graceful stop: no new associations; in-flight ones get shutdown_timeout to finish.
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(options_.shutdown_timeout_seconds);
-  if (active_.load() > 0) {
+  if (connections_.load() > 0) {
     log::info("DICOM: waiting up to ", options_.shutdown_timeout_seconds, " s for ",
-              active_.load(), " association(s) to finish");
+              connections_.load(), " association(s) to finish");
   }
-  while (active_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (connections_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return active_.load();
+  return connections_.load();
+}
+
+void DicomServer::take_connection(int fd) {
+  const std::string address = peer_address(fd);
+  std::string why;
+  if (!wait_for_request_pdu(fd, options_.acse_timeout_seconds, why)) {
+    log::warning("DICOM: connection from ", address, " dropped: ", why);
+    ::close(fd);
+    return;
+  }
+  T_ASC_Association* association = receive_association(network_, fd, options_.max_pdu, why);
+  if (!association) {
+    log::warning("DICOM: connection from ", address, " failed before its association: ", why);
+    return;
+  }
+  if (++associations_ > options_.max_associations) {
+    --associations_;
+    log::warning("DICOM: association from ", association->params->DULparams.callingAPTitle, "@",
+                 address, " rejected: server.max_associations (", options_.max_associations,
+                 ") reached");
+    reject(association, ASC_RESULT_REJECTEDTRANSIENT,
+           ASC_SOURCE_SERVICEPROVIDER_PRESENTATION_RELATED, ASC_REASON_SP_PRES_LOCALLIMITEXCEEDED);
+    AssociationGuard guard{association};
+    return;
+  }
+  serve_association(association);
+  --associations_;
 }
 
 void DicomServer::serve_association(T_ASC_Association* association) {

@@ -41,15 +41,17 @@ class DicomServer {
   // in-flight associations. Returns the number of associations still running when it gave up.
   int run(const std::atomic<bool>& stop);
 
-  int active_associations() const { return active_.load(); }
+  int active_associations() const { return associations_.load(); }
 
  private:
+  void take_connection(int fd);
   void serve_association(T_ASC_Association* association);
 
   ServerOptions options_;
   archive::Archive& archive_;
   T_ASC_Network* network_ = nullptr;
-  std::atomic<int> active_{0};
+  std::atomic<int> connections_{0};   // accepted sockets with a thread (incl. not yet associated)
+  std::atomic<int> associations_{0};  // accepted associations being served
 };
 
 }  // namespace ossa::dicom

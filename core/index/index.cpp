@@ -229,6 +229,14 @@ std::string column_condition(const std::string& column, const Condition& c, std:
       return column + " = ?";
     case ValueKind::kText:
     case ValueKind::kPersonName:
+      if (c.match == MatchKind::kUidList) {
+        std::string list;
+        for (const auto& value : c.uids) {
+          list += list.empty() ? "?" : ",?";
+          params.push_back(value);
+        }
+        return column + " IN (" + list + ")";
+      }
       if (c.match == MatchKind::kWildcard) {
         std::string clause = column + " GLOB ?";
         params.push_back(to_glob(c.value));
@@ -323,6 +331,13 @@ void bind_all(sql::Statement& statement, const std::vector<Param>& params, int f
 }
 
 std::string int_text(int64_t v) { return std::to_string(v); }
+
+// Dates and times are stored normalised, or NULL when absent or unreadable, so that an open range
+// ("-20061231") never matches an entity without a date (as `matches` decides for JSON values).
+void bind_or_null(sql::Statement& statement, int index, const std::string& normalized) {
+  if (normalized.empty()) statement.bind_null(index);
+  else statement.bind(index, normalized);
+}
 
 }  // namespace
 
@@ -455,7 +470,7 @@ int64_t Index::ensure_patient(const InstanceRecord& r) {
     if (part) insert.bind(4 + group, *part);
     else insert.bind_null(4 + group);
   }
-  insert.bind(7, normalize_date(r.get(Level::kPatient, tags::kPatientBirthDate)));
+  bind_or_null(insert, 7, normalize_date(r.get(Level::kPatient, tags::kPatientBirthDate)));
   insert.bind(8, trim(r.get(Level::kPatient, tags::kPatientSex)));
   insert.bind(9, to_json(r.attributes[static_cast<int>(Level::kPatient)]));
   insert.run();
@@ -471,8 +486,8 @@ int64_t Index::ensure_study(const InstanceRecord& r, int64_t patient_id) {
       "INSERT INTO studies(patient_fk, study_instance_uid, study_date, study_time, "
       "accession_number, study_id, attrs) VALUES(?,?,?,?,?,?,?)");
   insert.bind(1, patient_id).bind(2, uid);
-  insert.bind(3, normalize_date(r.get(Level::kStudy, tags::kStudyDate)));
-  insert.bind(4, normalize_time(r.get(Level::kStudy, tags::kStudyTime)));
+  bind_or_null(insert, 3, normalize_date(r.get(Level::kStudy, tags::kStudyDate)));
+  bind_or_null(insert, 4, normalize_time(r.get(Level::kStudy, tags::kStudyTime)));
   insert.bind(5, trim(r.get(Level::kStudy, tags::kAccessionNumber)));
   insert.bind(6, trim(r.get(Level::kStudy, tags::kStudyId)));
   insert.bind(7, to_json(r.attributes[static_cast<int>(Level::kStudy)]));
@@ -495,7 +510,7 @@ int64_t Index::ensure_series(const InstanceRecord& r, int64_t study_id) {
   insert.bind(1, study_id).bind(2, uid);
   insert.bind(3, trim(r.get(Level::kSeries, tags::kModality)));
   insert.bind(4, trim(r.get(Level::kSeries, tags::kSeriesNumber)));
-  insert.bind(5, normalize_date(r.get(Level::kSeries, tags::kSeriesDate)));
+  bind_or_null(insert, 5, normalize_date(r.get(Level::kSeries, tags::kSeriesDate)));
   insert.bind(6, to_json(r.attributes[static_cast<int>(Level::kSeries)]));
   insert.run();
   const int64_t id = writer_->last_insert_id();

@@ -129,6 +129,11 @@ locale_t utf8_locale() {
 bool match_one_text(const Condition& c, const std::string& stored_value) {
   const std::string v = trim(stored_value);
   if (c.match == MatchKind::kWildcard) return wildcard_match(c.value, v);
+  if (c.match == MatchKind::kUidList) {
+    for (const auto& one : c.uids)
+      if (v == one) return true;
+    return false;
+  }
   return v == c.value;
 }
 
@@ -288,8 +293,17 @@ Condition make_condition(uint32_t tag, Level level, ValueKind kind, const std::s
       if (kind == ValueKind::kPersonName) {
         v = uppercase_utf8(v);
         while (!v.empty() && (v.back() == '^' || v.back() == ' ')) v.pop_back();
+        if (trim(v).empty()) return c;  // "^^^" is an empty name: universal
       }
       c.value = v;
+      if (kind == ValueKind::kText && v.find('\\') != std::string::npos && !has_wildcard(v)) {
+        // Several values (ModalitiesInStudy "CT\MR"): without extended negotiation their meaning
+        // is not defined (C.2.2.2.8); viewers mean "any of them", as for a UID list.
+        c.match = MatchKind::kUidList;
+        for (const auto& one : split(v, '\\'))
+          if (!trim(one).empty()) c.uids.push_back(trim(one));
+        break;
+      }
       c.match = has_wildcard(v) ? MatchKind::kWildcard : MatchKind::kSingle;
       break;
     case ValueKind::kDate:

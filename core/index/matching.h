@@ -31,12 +31,13 @@ struct Condition {
   MatchKind match = MatchKind::kUniversal;
   std::string value;              // the key value, trimmed (uppercased for person names)
   std::string lower, upper;       // kRange and dates/times: inclusive normalised bounds ("" = open)
-  std::vector<std::string> uids;  // kUidList
+  std::vector<std::string> uids;  // kUidList: UIDs, or the values of a multi-valued text key
   bool valid = true;              // false: a date/time key that is not a date/time (bad query)
 };
 
 // Classifies a key value per C.2.2.2: empty or "*" is universal; '*'/'?' in a text VR is a
-// wildcard; '-' in a DA/TM/DT is a range; '\' in a UI is a list; anything else a single value.
+// wildcard; '-' in a DA/TM/DT is a range; '\' in a UI (or a text key without wildcards) is a list
+// of alternatives; anything else a single value.
 Condition make_condition(uint32_t tag, Level level, ValueKind kind, const std::string& key_value);
 
 // True when `stored` (UTF-8, values joined by '\') matches. A multi-valued stored attribute
