@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -14,7 +15,6 @@ namespace ossa::index {
 namespace {
 
 constexpr int kSchemaVersion = 1;
-constexpr int kPageSize = 256;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -379,6 +379,16 @@ Index::Index(const std::filesystem::path& file) : file_(file) {
   writer_ = std::make_unique<sql::Database>(file);
   register_functions(*writer_);
   create_schema();
+  refresh_statistics();
+}
+
+void Index::refresh_statistics() {
+  // The planner needs statistics to prefer, say, a date index over a modality list. With
+  // analysis_limit each index is sampled, so this costs milliseconds at any archive size.
+  std::lock_guard<std::mutex> lock(writer_mutex_);
+  writer_->exec("PRAGMA analysis_limit=400");
+  writer_->exec("ANALYZE");
+  writer_->reset_all();
 }
 
 Index::~Index() = default;
@@ -602,6 +612,12 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
     results.push_back(result);
   }
   tx.commit();
+  // Statistics follow the archive's growth: refreshed after every ~50,000 new instances.
+  stored_since_analyze_ += records.size();
+  if (stored_since_analyze_ >= 50000) {
+    stored_since_analyze_ = 0;
+    writer_->exec("ANALYZE");
+  }
   return results;
 }
 
@@ -637,53 +653,58 @@ void Index::find(const FindQuery& query, const std::function<bool(FindMatch&&)>&
         "series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id ORDER BY 1))";
   }
 
+  // Two phases. Selecting only the matching ids, without ORDER BY or LIMIT, leaves SQLite free to
+  // drive the search from the most selective index (a name prefix, a date range); ordering by id
+  // with a LIMIT would make it walk the whole table in id order instead. The ids (8 bytes per
+  // match) are then sorted for a stable order and the rows fetched one by one by primary key.
   SqlWhere where;
   const std::string id_column = std::string(alias_of(query.level)) + ".id";
-  where.add(id_column + " > ?");
   for (const auto& c : query.conditions) {
     if (c.match == MatchKind::kUniversal || static_cast<int>(c.level) > depth) continue;
     where.add(condition_sql(c, where.params));
   }
-  const std::string sql_text =
-      select + from + " WHERE " + where.text + " ORDER BY " + id_column + " LIMIT " + int_text(kPageSize);
+  const std::string ids_sql =
+      "SELECT " + id_column + from + (where.text.empty() ? "" : " WHERE " + where.text);
+  const std::string row_sql = select + from + " WHERE " + id_column + " = ?";
+  log::debug("index query: ", ids_sql);
 
-  log::debug("index query: ", sql_text);
   ReaderLease db(*this);
-  sql::Statement statement = db->prepare(sql_text);
-  int64_t last_id = 0;
-  while (true) {
-    statement.reset();
-    statement.bind(1, last_id);
-    bind_all(statement, where.params, 2);
-    int rows = 0;
-    while (statement.step()) {
-      ++rows;
-      last_id = statement.int64(0);
-      FindMatch match;
-      Attributes& a = match.attributes;
-      int col = 1;
-      merge_json(statement.text(col++), a);
-      a[tags::kNumberOfPatientRelatedStudies] = int_text(statement.int64(col++));
-      a[tags::kNumberOfPatientRelatedSeries] = int_text(statement.int64(col++));
-      a[tags::kNumberOfPatientRelatedInstances] = int_text(statement.int64(col++));
-      if (depth >= 1) {
-        merge_json(statement.text(col++), a);
-        a[tags::kNumberOfStudyRelatedSeries] = int_text(statement.int64(col++));
-        a[tags::kNumberOfStudyRelatedInstances] = int_text(statement.int64(col++));
-      }
-      if (depth >= 2) {
-        merge_json(statement.text(col++), a);
-        a[tags::kNumberOfSeriesRelatedInstances] = int_text(statement.int64(col++));
-      }
-      if (depth >= 3) {
-        merge_json(statement.text(col++), a);
-        a[tag(0x0008, 0x3002)] = statement.text(col++);  // Available Transfer Syntax UID
-      }
-      if (want_modalities) a[tags::kModalitiesInStudy] = statement.text(col++);
-      if (want_sop_classes) a[tags::kSopClassesInStudy] = statement.text(col++);
-      if (!on_match(std::move(match))) return;
+  std::vector<int64_t> ids;
+  {
+    sql::Statement matching = db->prepare(ids_sql);
+    bind_all(matching, where.params);
+    while (matching.step()) ids.push_back(matching.int64(0));
+  }
+  std::sort(ids.begin(), ids.end());
+  sql::Statement row = db->prepare(row_sql);
+  for (const int64_t id : ids) {
+    row.reset();
+    row.bind(1, id);
+    if (!row.step()) continue;  // deleted since the first phase
+    FindMatch match;
+    Attributes& a = match.attributes;
+    int col = 1;
+    merge_json(row.text(col++), a);
+    a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
+    a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
+    a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
+    if (depth >= 1) {
+      merge_json(row.text(col++), a);
+      a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
+      a[tags::kNumberOfStudyRelatedInstances] = int_text(row.int64(col++));
     }
-    if (rows < kPageSize) return;
+    if (depth >= 2) {
+      merge_json(row.text(col++), a);
+      a[tags::kNumberOfSeriesRelatedInstances] = int_text(row.int64(col++));
+    }
+    if (depth >= 3) {
+      merge_json(row.text(col++), a);
+      a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
+    }
+    if (want_modalities) a[tags::kModalitiesInStudy] = row.text(col++);
+    if (want_sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
+    row.reset();  // no read transaction stays open while the caller sends the answer
+    if (!on_match(std::move(match))) return;
   }
 }
 

@@ -93,6 +93,7 @@ class Index {
   class ReaderLease;
   std::unique_ptr<sql::Database> writer_;
   std::mutex writer_mutex_;
+  size_t stored_since_analyze_ = 0;  // guarded by writer_mutex_
   std::filesystem::path file_;
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<sql::Database>> idle_readers_;
@@ -100,6 +101,7 @@ class Index {
   std::unique_ptr<sql::Database> acquire_reader();
   void release_reader(std::unique_ptr<sql::Database> reader);
   void create_schema();
+  void refresh_statistics();
   int64_t ensure_patient(const InstanceRecord& r);
   int64_t ensure_study(const InstanceRecord& r, int64_t patient_id);
   int64_t ensure_series(const InstanceRecord& r, int64_t study_id);
