@@ -13,10 +13,6 @@ namespace {
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusDoesNotMatchSopClass = 0xA900;
 
-void remove_quietly(const std::filesystem::path& file) {
-  std::error_code ignored;
-  std::filesystem::remove(file, ignored);
-}
 }  // namespace
 
 Archive::Archive(const ArchiveOptions& options) : options_(options) {
@@ -37,6 +33,7 @@ Archive::Archive(const ArchiveOptions& options) : options_(options) {
               "; crash recovery is left to it");
   }
   ::flock(lock_fd_, LOCK_SH);  // downgrade (or wait for the other process's recovery to finish)
+  store_->start_temp_pool();  // only now: recovery deletes tmp/ files the index does not know
   pipeline_ = std::make_unique<IngestPipeline>(*store_, *index_, options.duplicates);
 }
 
@@ -110,7 +107,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::
       // A bare dataset (some import sources): store it as a proper Part-10 file.
       const std::filesystem::path part10 = store_->new_temp_path();
       dicom::write_as_part10(file, part10);
-      remove_quietly(file);
+      store_->discard_temp(file);
       file = part10;
     } else if (!synced) {
       storage::FileStore::sync_file(file);
@@ -134,7 +131,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::
     result.dimse_status = kStatusOutOfResources;
     result.message = e.what();
   }
-  remove_quietly(file);  // no-op when the pipeline already consumed it
+  store_->discard_temp(file);  // no-op when the pipeline already consumed it
   result.kind = IngestResult::Kind::kRejected;
   return result;
 }

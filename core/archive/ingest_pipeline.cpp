@@ -37,8 +37,7 @@ index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) {
-      std::error_code ignored;
-      std::filesystem::remove(synced_temp, ignored);
+      store_.discard_temp(synced_temp);
       throw IngestFailure(kStatusOutOfResources, "the archive is shutting down");
     }
     queue_.push_back(&item);
@@ -66,19 +65,20 @@ void IngestPipeline::run() {
 void IngestPipeline::process(std::deque<Item*>& batch) {
   auto fail_all = [&](const std::exception& e) {
     for (Item* item : batch) {
-      std::error_code ignored;
-      std::filesystem::remove(item->temp, ignored);
+      store_.discard_temp(item->temp);
       item->done.set_exception(std::make_exception_ptr(failure_from(e)));
     }
   };
   std::vector<const index::InstanceRecord*> records;
+  std::vector<std::filesystem::path> temps;
   try {
     for (Item* item : batch) {
       item->record->file_path = storage::FileStore::relative_path_for(item->temp);
       records.push_back(item->record);
+      temps.push_back(item->temp);
     }
     // 1. The batch's files are durable under their final names.
-    store_.sync_temp_dir();
+    store_.sync_temp_entries(temps);
   } catch (const std::exception& e) {
     log::error("cannot make ", batch.size(), " received files durable: ", e.what());
     fail_all(e);
@@ -98,8 +98,7 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     Item* item = batch[i];
     if (results[i].outcome == index::StoreOutcome::kKeptExisting) {
-      std::error_code ignored;
-      std::filesystem::remove(item->temp, ignored);
+      store_.discard_temp(item->temp);
       continue;
     }
     try {

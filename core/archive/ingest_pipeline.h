@@ -4,7 +4,8 @@
 // Ingest threads (one per association, or import workers) hand over a fsynced temp file (named
 // tmp/<final name>) and its index record, and block. The writer takes every instance waiting at
 // that moment as one batch:
-//   1. fsync tmp/ once, so every file of the batch is durable under its final name,
+//   1. fsync tmp/ once, so every file of the batch is durable under its final name (skipped when
+//      all of them came from the pool of files made durable ahead of time),
 //   2. index all rows in ONE transaction (SQLite WAL, synchronous=FULL),
 //   3. rename the files into place; delete the kept duplicates' files and replaced files,
 //   4. wake the ingest threads, which now answer success.

@@ -93,8 +93,44 @@ void FileStore::create_folders() const {
   sync_path(root_, O_RDONLY | O_DIRECTORY);
 }
 
-std::filesystem::path FileStore::new_temp_path() const {
+FileStore::~FileStore() = default;
+
+std::filesystem::path FileStore::fresh_temp_name() const {
   return temp_dir_ / (random_hex(32) + ".dcm");
+}
+
+void FileStore::start_temp_pool(size_t stock) {
+  if (!pool_) pool_ = std::make_unique<TempFilePool>(temp_dir_, [this] { return fresh_temp_name(); }, stock);
+}
+
+std::filesystem::path FileStore::new_temp_path() const {
+  if (pool_) {
+    auto [path, durable] = pool_->take();
+    if (durable) return path;
+    std::lock_guard<std::mutex> lock(fresh_mutex_);
+    fresh_.insert(path.string());
+    return path;
+  }
+  std::filesystem::path path = fresh_temp_name();
+  std::lock_guard<std::mutex> lock(fresh_mutex_);
+  fresh_.insert(path.string());
+  return path;
+}
+
+void FileStore::discard_temp(const std::filesystem::path& temp) const {
+  std::error_code ignored;
+  std::filesystem::remove(temp, ignored);
+  std::lock_guard<std::mutex> lock(fresh_mutex_);
+  fresh_.erase(temp.string());
+}
+
+void FileStore::sync_temp_entries(const std::vector<std::filesystem::path>& temps) const {
+  bool needed = false;
+  {
+    std::lock_guard<std::mutex> lock(fresh_mutex_);
+    for (const auto& temp : temps) needed = fresh_.erase(temp.string()) > 0 || needed;
+  }
+  if (needed) sync_path(temp_dir_, O_RDONLY | O_DIRECTORY);
 }
 
 std::string FileStore::relative_path_for(const std::filesystem::path& temp) {
@@ -124,8 +160,11 @@ void FileStore::sync_file(const std::filesystem::path& file) { sync_path(file, O
 std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& source) const {
   const std::filesystem::path temp = new_temp_path();
   Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) fail("cannot open", source);
-  Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
+  if (in.get() < 0) {
+    discard_temp(temp);
+    fail("cannot open", source);
+  }
+  Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
   if (out.get() < 0) fail("cannot create", temp);
   std::array<char, 1 << 16> buffer;
   try {
@@ -148,14 +187,11 @@ std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& sourc
     if (::fsync(out.get()) != 0) fail("cannot fsync", temp);
     if (out.release_and_close() != 0) fail("cannot close", temp);
   } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temp, ignored);
+    discard_temp(temp);
     throw;
   }
   return temp;
 }
-
-void FileStore::sync_temp_dir() const { sync_path(temp_dir_, O_RDONLY | O_DIRECTORY); }
 
 void FileStore::move_into_place(const std::filesystem::path& temp) const {
   const std::filesystem::path target = absolute(relative_path_for(temp));

@@ -13,7 +13,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
 #include <utility>
+#include <vector>
+
+#include "storage/temp_file_pool.h"
 #include <stdexcept>
 #include <string>
 
@@ -36,8 +42,16 @@ class FileStore {
   const std::filesystem::path& root() const { return root_; }
   const std::filesystem::path& temp_dir() const { return temp_dir_; }
 
-  // A fresh path under tmp/ for an incoming file (nothing is created).
+  ~FileStore();
+
+  // Starts keeping empty files ready in tmp/ (see temp_file_pool.h). Only after crash recovery,
+  // which deletes unknown tmp/ files.
+  void start_temp_pool(size_t stock = 64);
+  // A path under tmp/ for an incoming file: a ready, durable empty file when the pool has one,
+  // else a fresh name (the file is not created).
   std::filesystem::path new_temp_path() const;
+  // Removes a temp file that will not be stored.
+  void discard_temp(const std::filesystem::path& temp) const;
   // The stored (relative) path a temp file will have: "a1/a1f0123...ef.dcm". Throws when the
   // temp file was not named by new_temp_path().
   static std::string relative_path_for(const std::filesystem::path& temp);
@@ -49,8 +63,9 @@ class FileStore {
   static void sync_file(const std::filesystem::path& file);
   // Copies `source` to a new temp file and fsyncs it; returns the temp path.
   std::filesystem::path copy_to_temp(const std::filesystem::path& source) const;
-  // Makes the entries of tmp/ durable (the files themselves must have been synced).
-  void sync_temp_dir() const;
+  // Makes the folder entries of these temp files durable, with one fsync of tmp/ when any of them
+  // was not made durable ahead of time by the pool (the files themselves must have been synced).
+  void sync_temp_entries(const std::vector<std::filesystem::path>& temps) const;
   // Renames a temp file to its final place (see the layout above for why no fsync is needed).
   void move_into_place(const std::filesystem::path& temp) const;
   // Removes a stored file; a missing file is not an error. Returns false on other errors.
@@ -63,9 +78,13 @@ class FileStore {
 
  private:
   void create_folders() const;
+  std::filesystem::path fresh_temp_name() const;
 
   std::filesystem::path root_;
   std::filesystem::path temp_dir_;
+  std::unique_ptr<TempFilePool> pool_;
+  mutable std::mutex fresh_mutex_;
+  mutable std::unordered_set<std::string> fresh_;  // temp names whose folder entry is not durable
 };
 
 }  // namespace ossa::storage

@@ -3,6 +3,9 @@
 #include "storage/file_store.h"
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <unistd.h>
 
 #include <atomic>
@@ -184,7 +187,7 @@ TEST_F(FileStoreTest, CopySyncMoveRoundTrip) {
   EXPECT_EQ(temp.parent_path(), store.temp_dir());
   EXPECT_EQ(read_file(temp), content);
   EXPECT_EQ(read_file(source), content);  // the source is untouched
-  EXPECT_NO_THROW(store.sync_temp_dir());
+  EXPECT_NO_THROW(store.sync_temp_entries({temp}));
 
   const std::string relative = FileStore::relative_path_for(temp);
   store.move_into_place(temp);
@@ -287,3 +290,22 @@ TEST(StorageError, DiskFull) {
 }
 
 }  // namespace
+
+TEST_F(FileStoreTest, TempPoolHandsOutReadyEmptyFilesAndCleansUp) {
+  fs::path taken;
+  {
+    FileStore store(root());
+    store.start_temp_pool(8);
+    // The pool fills in the background; wait (bounded) for its first files.
+    for (int i = 0; i < 200 && fs::is_empty(store.temp_dir()); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_FALSE(fs::is_empty(store.temp_dir()));
+    taken = store.new_temp_path();
+    EXPECT_EQ(taken.parent_path(), store.temp_dir());
+    EXPECT_NO_THROW(FileStore::relative_path_for(taken));
+    store.discard_temp(taken);
+    EXPECT_FALSE(fs::exists(taken));
+  }
+  // Files nobody took are deleted with the store.
+  EXPECT_TRUE(fs::is_empty(root() / "tmp"));
+}
