@@ -359,9 +359,14 @@ class OssaServer:
         return self.storage_path / p
 
     def tmp_files(self):
+        """Files with content in tmp/: transfers that were not cleaned up.
+
+        Empty files are the server's stock of ready temp files (made ahead of time so that file
+        creation is off the C-STORE path); a received instance always has content.
+        """
         if not self.tmp_path.exists():
             return []
-        return [p for p in self.tmp_path.rglob("*") if p.is_file()]
+        return [p for p in self.tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 0]
 
 
 # --------------------------------------------------------------------------------------------------
