@@ -88,6 +88,14 @@ class Reader {
     return value;
   }
 
+  bool bool_value(const YAML::Node& node, const std::string& key) {
+    if (!node.IsScalar()) fail(node, key, "expected true or false");
+    const std::string& t = node.Scalar();
+    if (t == "true" || t == "yes" || t == "on") return true;
+    if (t == "false" || t == "no" || t == "off") return false;
+    fail(node, key, "expected true or false, got '" + t + "'");
+  }
+
   std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
     if (node.IsNull()) return {};
     if (!node.IsSequence()) fail(node, key, "expected a list, e.g. [MODALITY1, VIEWER2]");
@@ -133,7 +141,7 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
   bool have_index_path = false;
   if (root.IsNull()) throw ConfigError(origin_name, 0, 0, "", "the configuration is empty");
 
-  r.for_each_key(root, "", {"server", "storage", "index", "log"}, [&](const std::string& section,
+  r.for_each_key(root, "", {"server", "storage", "index", "nodes", "log"}, [&](const std::string& section,
                                                                        const YAML::Node& node) {
     if (section == "server") {
       r.for_each_key(node, section,
@@ -187,6 +195,51 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
         cfg.index.path = resolve(base_dir, non_empty(r, v, key));
         have_index_path = true;
       });
+    } else if (section == "nodes") {
+      if (node.IsNull()) return;
+      if (!node.IsSequence()) r.fail(node, section, "expected a list of nodes");
+      for (size_t i = 0; i < node.size(); ++i) {
+        const YAML::Node& item = node[i];
+        const std::string prefix = "nodes[" + std::to_string(i) + "]";
+        NodeConfig n;
+        bool have_aet = false, have_host = false, have_port = false;
+        r.for_each_key(item, prefix,
+                       {"name", "aet", "host", "port", "move_destination", "query", "retrieve", "send"},
+                       [&](const std::string& key, const YAML::Node& v) {
+                         const std::string field = key.substr(prefix.size() + 1);
+                         if (field == "name") {
+                           n.name = non_empty(r, v, key);
+                         } else if (field == "aet") {
+                           n.aet = r.string_value(v, key);
+                           if (!is_valid_ae_title(n.aet))
+                             r.fail(v, key, "'" + n.aet + "' is not a valid AE title");
+                           have_aet = true;
+                         } else if (field == "host") {
+                           n.host = non_empty(r, v, key);
+                           have_host = true;
+                         } else if (field == "port") {
+                           n.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+                           have_port = true;
+                         } else if (field == "move_destination") {
+                           n.move_destination = r.bool_value(v, key);
+                         } else if (field == "query") {
+                           n.query = r.bool_value(v, key);
+                         } else if (field == "retrieve") {
+                           n.retrieve = r.bool_value(v, key);
+                         } else if (field == "send") {
+                           n.send = r.bool_value(v, key);
+                         }
+                       });
+        if (!have_aet) r.fail(item, prefix + ".aet", "missing: the node's AE title");
+        if (!have_host) r.fail(item, prefix + ".host", "missing: the node's host name or address");
+        if (!have_port) r.fail(item, prefix + ".port", "missing: the node's DICOM port");
+        if (n.name.empty()) n.name = n.aet;
+        for (const auto& other : cfg.nodes) {
+          if (other.name == n.name) r.fail(item, prefix + ".name", "node name '" + n.name + "' used twice");
+          if (other.aet == n.aet) r.fail(item, prefix + ".aet", "AE title '" + n.aet + "' used by two nodes");
+        }
+        cfg.nodes.push_back(std::move(n));
+      }
     } else if (section == "log") {
       r.for_each_key(node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {
         const std::string l = r.string_value(v, key);

@@ -27,15 +27,13 @@
 namespace ossa::dicom {
 namespace {
 
-// DCMTK 3.6.7 binds its listening socket to every interface. To honour server.bind, the socket it
-// made is replaced, under the same descriptor number, by one bound to the configured address.
-void rebind_listening_socket(T_ASC_Network* network, const std::string& address, uint16_t port) {
+// Ossa listens on its own socket, bound to server.bind: DCMTK 3.6.7 can only bind to every
+// interface, and the listener only accepts (connection_intake.h hands each socket to DCMTK).
+int open_listening_socket(const std::string& address, uint16_t port) {
   in_addr parsed{};
   if (::inet_pton(AF_INET, address.c_str(), &parsed) != 1) {
     throw std::runtime_error("server.bind '" + address + "' is not an IPv4 address");
   }
-  if (parsed.s_addr == htonl(INADDR_ANY)) return;
-  const int dcmtk_fd = DUL_networkSocket(network->network);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("cannot create the listening socket");
   const int one = 1;
@@ -44,17 +42,12 @@ void rebind_listening_socket(T_ASC_Network* network, const std::string& address,
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr = parsed;
-  ::close(dcmtk_fd);  // frees the port before the new bind
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 128) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
     throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + why);
   }
-  // socket() often returns the number just closed; otherwise move the new socket onto it.
-  if (fd != dcmtk_fd) {
-    if (::dup2(fd, dcmtk_fd) < 0) throw std::runtime_error("cannot replace the listening socket");
-    ::close(fd);
-  }
+  return fd;
 }
 
 // Frees the association whatever state it is in.
@@ -95,22 +88,29 @@ DicomServer::DicomServer(ServerOptions options, archive::Archive& archive)
 
 DicomServer::~DicomServer() {
   if (network_) ASC_dropNetwork(&network_);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 void DicomServer::open() {
-  OFCondition cond =
-      ASC_initializeNetwork(NET_ACCEPTOR, options_.port, options_.acse_timeout_seconds, &network_);
+  listen_fd_ = open_listening_socket(options_.bind, options_.port);
+  // DCMTK's acceptor network only parses the requests of sockets Ossa accepted; port 0 keeps it
+  // from competing for the configured port.
+  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, options_.acse_timeout_seconds, &network_);
   if (cond.bad()) {
-    throw std::runtime_error("cannot listen on DICOM port " + std::to_string(options_.port) + ": " +
-                             cond.text());
+    throw std::runtime_error(std::string("cannot initialise DCMTK's network: ") + cond.text());
   }
-  rebind_listening_socket(network_, options_.bind, options_.port);
+  // DCMTK opened its own listener on an ephemeral port of every interface; point its descriptor at
+  // Ossa's socket instead (dup2 swaps atomically, so no other thread can take the number between).
+  const int dcmtk_fd = DUL_networkSocket(network_->network);
+  if (dcmtk_fd >= 0 && ::dup2(listen_fd_, dcmtk_fd) < 0) {
+    throw std::runtime_error(std::string("cannot close DCMTK's own listener: ") + std::strerror(errno));
+  }
   log::info("DICOM: ", options_.aet, " listening on ", options_.bind, ":", options_.port,
             " (max ", options_.max_associations, " associations)");
 }
 
 int DicomServer::run(const std::atomic<bool>& stop) {
-  const int listen_fd = DUL_networkSocket(network_->network);
+  const int listen_fd = listen_fd_;
   // Connections beyond this are closed at once: a flood must not exhaust threads. Up to it, each
   // gets a thread that reads its request and, above max_associations, rejects it properly.
   const int max_connections = options_.max_associations * 2 + 16;

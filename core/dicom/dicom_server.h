@@ -50,6 +50,7 @@ class DicomServer {
   ServerOptions options_;
   archive::Archive& archive_;
   T_ASC_Network* network_ = nullptr;
+  int listen_fd_ = -1;
   std::atomic<int> connections_{0};   // accepted sockets with a thread (incl. not yet associated)
   std::atomic<int> associations_{0};  // accepted associations being served
 };

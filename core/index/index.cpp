@@ -621,25 +621,71 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
   return results;
 }
 
+// FROM clause joining the levels from PATIENT down to `depth`.
+std::string Index::from_clause(int depth) {
+  std::string from = " FROM patients p";
+  if (depth >= 1) from += " JOIN studies st ON st.patient_fk = p.id";
+  if (depth >= 2) from += " JOIN series se ON se.study_fk = st.id";
+  if (depth >= 3) from += " JOIN instances i ON i.series_fk = se.id";
+  return from;
+}
+
+// Two phases. Selecting only the matching ids, without ORDER BY or LIMIT, leaves SQLite free to
+// drive the search from the most selective index (a name prefix, a date range); ordering by id
+// with a LIMIT would make it walk the whole table in id order instead. The ids (8 bytes per match)
+// are sorted for a stable order; callers then fetch rows one by one by primary key.
+std::vector<int64_t> Index::matching_ids(sql::Database& db, const FindQuery& query) {
+  const int depth = static_cast<int>(query.level);
+  SqlWhere where;
+  for (const auto& c : query.conditions) {
+    if (c.match == MatchKind::kUniversal || static_cast<int>(c.level) > depth) continue;
+    where.add(condition_sql(c, where.params));
+  }
+  const std::string ids_sql = "SELECT " + std::string(alias_of(query.level)) + ".id" +
+                              from_clause(depth) + (where.text.empty() ? "" : " WHERE " + where.text);
+  log::debug("index query: ", ids_sql);
+  std::vector<int64_t> ids;
+  sql::Statement matching = db.prepare(ids_sql);
+  bind_all(matching, where.params);
+  while (matching.step()) ids.push_back(matching.int64(0));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::vector<InstanceLocation> Index::find_instances(const FindQuery& query) {
+  static const char* const kByLevel[] = {
+      "SELECT i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid, i.file_path FROM "
+      "instances i JOIN series se ON i.series_fk = se.id JOIN studies st ON se.study_fk = st.id "
+      "WHERE st.patient_fk = ? ORDER BY st.id, se.id, i.id",
+      "SELECT i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid, i.file_path FROM "
+      "instances i JOIN series se ON i.series_fk = se.id WHERE se.study_fk = ? ORDER BY se.id, i.id",
+      "SELECT sop_class_uid, sop_instance_uid, transfer_syntax_uid, file_path FROM instances "
+      "WHERE series_fk = ? ORDER BY id",
+      "SELECT sop_class_uid, sop_instance_uid, transfer_syntax_uid, file_path FROM instances "
+      "WHERE id = ?",
+  };
+  ReaderLease db(*this);
+  std::vector<InstanceLocation> out;
+  const std::vector<int64_t> ids = matching_ids(*db, query);
+  auto& below = db->cached(kByLevel[static_cast<int>(query.level)]);
+  for (const int64_t id : ids) {
+    below.reset();
+    below.bind(1, id);
+    while (below.step()) {
+      out.push_back({below.text(0), below.text(1), below.text(2), below.text(3)});
+    }
+  }
+  return out;
+}
+
 void Index::find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) {
   const int depth = static_cast<int>(query.level);
   std::string select = "SELECT " + std::string(alias_of(query.level)) + ".id";
-  std::string from;
   // Columns: id, then per level from PATIENT down to the query level, its attrs and counters.
   select += ", p.attrs, p.num_studies, p.num_series, p.num_instances";
-  from = " FROM patients p";
-  if (depth >= 1) {
-    select += ", st.attrs, st.num_series, st.num_instances";
-    from += " JOIN studies st ON st.patient_fk = p.id";
-  }
-  if (depth >= 2) {
-    select += ", se.attrs, se.num_instances";
-    from += " JOIN series se ON se.study_fk = st.id";
-  }
-  if (depth >= 3) {
-    select += ", i.attrs, i.transfer_syntax_uid";
-    from += " JOIN instances i ON i.series_fk = se.id";
-  }
+  if (depth >= 1) select += ", st.attrs, st.num_series, st.num_instances";
+  if (depth >= 2) select += ", se.attrs, se.num_instances";
+  if (depth >= 3) select += ", i.attrs, i.transfer_syntax_uid";
   const bool want_modalities = depth >= 1 && query.computed.count(tags::kModalitiesInStudy);
   const bool want_sop_classes = depth >= 1 && query.computed.count(tags::kSopClassesInStudy);
   if (want_modalities) {
@@ -652,30 +698,11 @@ void Index::find(const FindQuery& query, const std::function<bool(FindMatch&&)>&
         ", (SELECT group_concat(sop_class_uid, '\\') FROM (SELECT DISTINCT n.sop_class_uid FROM "
         "series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id ORDER BY 1))";
   }
-
-  // Two phases. Selecting only the matching ids, without ORDER BY or LIMIT, leaves SQLite free to
-  // drive the search from the most selective index (a name prefix, a date range); ordering by id
-  // with a LIMIT would make it walk the whole table in id order instead. The ids (8 bytes per
-  // match) are then sorted for a stable order and the rows fetched one by one by primary key.
-  SqlWhere where;
-  const std::string id_column = std::string(alias_of(query.level)) + ".id";
-  for (const auto& c : query.conditions) {
-    if (c.match == MatchKind::kUniversal || static_cast<int>(c.level) > depth) continue;
-    where.add(condition_sql(c, where.params));
-  }
-  const std::string ids_sql =
-      "SELECT " + id_column + from + (where.text.empty() ? "" : " WHERE " + where.text);
-  const std::string row_sql = select + from + " WHERE " + id_column + " = ?";
-  log::debug("index query: ", ids_sql);
+  const std::string row_sql = select + from_clause(depth) + " WHERE " +
+                              std::string(alias_of(query.level)) + ".id = ?";
 
   ReaderLease db(*this);
-  std::vector<int64_t> ids;
-  {
-    sql::Statement matching = db->prepare(ids_sql);
-    bind_all(matching, where.params);
-    while (matching.step()) ids.push_back(matching.int64(0));
-  }
-  std::sort(ids.begin(), ids.end());
+  const std::vector<int64_t> ids = matching_ids(*db, query);
   sql::Statement row = db->prepare(row_sql);
   for (const int64_t id : ids) {
     row.reset();

@@ -56,6 +56,14 @@ struct FindMatch {
   Attributes attributes;  // the matched entity's level and every level above, plus computed ones
 };
 
+// Where one stored instance is, for retrieval.
+struct InstanceLocation {
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string transfer_syntax_uid;
+  std::string file_path;  // relative to the storage root
+};
+
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -84,6 +92,9 @@ class Index {
   // Streams matches in a stable order (insertion order of the matched entities), page by page;
   // `on_match` returns false to stop (C-CANCEL). Throws sql::Error.
   void find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match);
+  // The instances under whatever `query` matches at its level (a patient, studies, series or
+  // instances), in a stable order: what C-MOVE and C-GET send.
+  std::vector<InstanceLocation> find_instances(const FindQuery& query);
   std::optional<std::string> file_of_instance(const std::string& sop_instance_uid);
   Counts counts();
   // A real round trip through SQLite (for liveness checks).
@@ -98,6 +109,8 @@ class Index {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<sql::Database>> idle_readers_;
 
+  static std::string from_clause(int depth);
+  std::vector<int64_t> matching_ids(sql::Database& db, const FindQuery& query);
   std::unique_ptr<sql::Database> acquire_reader();
   void release_reader(std::unique_ptr<sql::Database> reader);
   void create_schema();

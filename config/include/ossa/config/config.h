@@ -40,6 +40,18 @@ struct IndexConfig {
   std::filesystem::path path;  // absolute after loading: the SQLite file
 };
 
+// A remote DICOM node (viewer, modality, another PACS) and what Ossa may do with it.
+struct NodeConfig {
+  std::string name;  // unique, used by people and scripts to refer to the node
+  std::string aet;
+  std::string host;
+  uint16_t port = 104;
+  bool move_destination = true;  // C-MOVE may send instances to it
+  bool query = false;            // Ossa may C-FIND it
+  bool retrieve = false;         // Ossa may C-MOVE / C-GET from it
+  bool send = false;             // Ossa may C-STORE to it (send jobs, routing)
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
@@ -49,6 +61,7 @@ struct Config {
   ServerConfig server;
   StorageConfig storage;
   IndexConfig index;
+  std::vector<NodeConfig> nodes;
   LogConfig log;
 };
 
