@@ -235,8 +235,8 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
         if (!have_port) r.fail(item, prefix + ".port", "missing: the node's DICOM port");
         if (n.name.empty()) n.name = n.aet;
         for (const auto& other : cfg.nodes) {
-          if (other.name == n.name) r.fail(item, prefix + ".name", "node name '" + n.name + "' used twice");
           if (other.aet == n.aet) r.fail(item, prefix + ".aet", "AE title '" + n.aet + "' used by two nodes");
+          if (other.name == n.name) r.fail(item, prefix + ".name", "node name '" + n.name + "' used twice");
         }
         cfg.nodes.push_back(std::move(n));
       }

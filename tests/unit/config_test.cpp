@@ -131,7 +131,7 @@ TEST(Config, UnknownTopLevelKey) {
   EXPECT_EQ(e->column(), 1);
   EXPECT_NE(e->message().find("unknown key"), std::string::npos) << e->message();
   // The message lists the keys that are allowed.
-  EXPECT_NE(e->message().find("server, storage, index, log"), std::string::npos) << e->message();
+  EXPECT_NE(e->message().find("server, storage, index, nodes, log"), std::string::npos) << e->message();
   EXPECT_EQ(std::string(e->what()).rfind("/etc/ossa/ossa.yaml:5:1: servr: ", 0), 0u) << e->what();
 }
 
@@ -385,3 +385,39 @@ TEST(Config, SectionWithEveryKeyCommentedOutMeansDefaults) {
 }
 
 }  // namespace
+
+TEST(Config, Nodes) {
+  const Config cfg = load_config_text(
+      kPaths +
+          "nodes:\n"
+          "  - {name: VIEWER, aet: VIEWER1, host: 10.0.0.5, port: 11112}\n"
+          "  - {aet: PACS2, host: pacs2.example, port: 104, move_destination: false, query: true,"
+          " retrieve: true, send: true}\n",
+      kOrigin);
+  ASSERT_EQ(cfg.nodes.size(), 2u);
+  EXPECT_EQ(cfg.nodes[0].name, "VIEWER");
+  EXPECT_EQ(cfg.nodes[0].aet, "VIEWER1");
+  EXPECT_EQ(cfg.nodes[0].host, "10.0.0.5");
+  EXPECT_EQ(cfg.nodes[0].port, 11112);
+  EXPECT_TRUE(cfg.nodes[0].move_destination);
+  EXPECT_FALSE(cfg.nodes[0].query);
+  EXPECT_EQ(cfg.nodes[1].name, "PACS2");  // defaults to the AE title
+  EXPECT_FALSE(cfg.nodes[1].move_destination);
+  EXPECT_TRUE(cfg.nodes[1].query && cfg.nodes[1].retrieve && cfg.nodes[1].send);
+}
+
+TEST(Config, NodeErrorsAreLocated) {
+  auto e = load_error(kPaths + "nodes:\n  - {aet: A, host: h}\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "nodes[0].port");
+  e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1, query: maybe}\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "nodes[0].query");
+  e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1}\n  - {aet: A, host: g, port: 2}\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "nodes[1].aet");
+  EXPECT_EQ(e->line(), 7);
+  e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1, colour: red}\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "nodes[0].colour");
+}
