@@ -5,6 +5,8 @@
 
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdict.h"
+#include "dcmtk/dcmnet/dul.h"
+#include "dicom/instance_sender.h"
 #include "util/log.h"
 
 namespace ossa::app {
@@ -30,6 +32,9 @@ bool prepare_process(const config::Config& cfg) {
   // DCMTK leaves Nagle's algorithm on unless this is set before the network starts; with it on, a
   // peer waits ~40 ms for each small DIMSE message.
   ::setenv("TCP_NODELAY", "1", 1);
+  // Without a connect timeout a vanished C-MOVE destination would hang its association.
+  dcmConnectionTimeout.set(cfg.server.acse_timeout_seconds);
+  dicom::register_codecs();  // transcoding for C-MOVE / C-GET
   if (!dcmDataDict.isDictionaryLoaded()) {
     log::error("DCMTK's data dictionary is not loaded (install libdcmtk17, or set DCMDICTPATH)");
     return false;
@@ -45,6 +50,10 @@ archive::ArchiveOptions archive_options(const config::Config& cfg) {
                            ? index::DuplicatePolicy::kKeep
                            : index::DuplicatePolicy::kOverwrite;
   options.min_free_bytes = cfg.storage.min_free_mb << 20;
+  for (const auto& n : cfg.nodes) {
+    options.nodes.push_back(
+        {n.name, n.aet, n.host, n.port, n.move_destination, n.query, n.retrieve, n.send});
+  }
   return options;
 }
 

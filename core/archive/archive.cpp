@@ -136,6 +136,20 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::
   return result;
 }
 
+std::vector<index::InstanceLocation> Archive::instances_for(const index::FindQuery& query) {
+  return index_->find_instances(query);
+}
+
+std::filesystem::path Archive::file_of(const index::InstanceLocation& instance) const {
+  return store_->absolute(instance.file_path);
+}
+
+std::optional<Node> Archive::node_by_aet(const std::string& aet) const {
+  for (const auto& node : options_.nodes)
+    if (node.aet == aet) return node;
+  return std::nullopt;
+}
+
 void Archive::find(const index::FindQuery& query,
                    const std::function<bool(index::FindMatch&&)>& on_match) {
   index_->find(query, on_match);

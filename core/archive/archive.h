@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "index/index.h"
 #include "storage/file_store.h"
@@ -15,11 +17,24 @@ namespace ossa::archive {
 
 class IngestPipeline;
 
+// A remote DICOM node and what Ossa may do with it.
+struct Node {
+  std::string name;
+  std::string aet;
+  std::string host;
+  uint16_t port = 104;
+  bool move_destination = true;
+  bool query = false;
+  bool retrieve = false;
+  bool send = false;
+};
+
 struct ArchiveOptions {
   std::filesystem::path storage_root;
   std::filesystem::path index_file;
   index::DuplicatePolicy duplicates = index::DuplicatePolicy::kOverwrite;
   uint64_t min_free_bytes = 0;
+  std::vector<Node> nodes;  // declared in the configuration
 };
 
 struct IngestResult {
@@ -53,6 +68,15 @@ class Archive {
   IngestResult ingest_copy(const std::filesystem::path& source);
 
   void find(const index::FindQuery& query, const std::function<bool(index::FindMatch&&)>& on_match);
+
+  // What a C-MOVE or C-GET of `query` sends: every instance under the matched entities.
+  std::vector<index::InstanceLocation> instances_for(const index::FindQuery& query);
+  // The stored file of an instance (the path is checked against the store's naming).
+  std::filesystem::path file_of(const index::InstanceLocation& instance) const;
+
+  // Declared remote nodes.
+  std::vector<Node> nodes() const { return options_.nodes; }
+  std::optional<Node> node_by_aet(const std::string& aet) const;
 
   index::Index& index() { return *index_; }
   const storage::FileStore& store() const { return *store_; }

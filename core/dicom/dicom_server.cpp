@@ -216,7 +216,14 @@ void DicomServer::serve_association(T_ASC_Association* association) {
   }
   log::debug("DICOM: association from ", peer, " accepted");
 
-  ServiceContext ctx{association, archive_, options_.aet, peer, options_.dimse_timeout_seconds};
+  ServiceContext ctx{association,
+                     archive_,
+                     options_.aet,
+                     peer,
+                     calling,
+                     options_.dimse_timeout_seconds,
+                     options_.acse_timeout_seconds,
+                     options_.max_pdu};
   const auto started = std::chrono::steady_clock::now();
   // One line per association: what hospital IT reads to see who sent what.
   struct Summary {
@@ -266,6 +273,12 @@ void DicomServer::serve_association(T_ASC_Association* association) {
         break;
       case DIMSE_C_FIND_RQ:
         cond = serve_find(ctx, pres_id, message.msg.CFindRQ);
+        break;
+      case DIMSE_C_MOVE_RQ:
+        cond = serve_move(ctx, pres_id, message.msg.CMoveRQ);
+        break;
+      case DIMSE_C_GET_RQ:
+        cond = serve_get(ctx, pres_id, message.msg.CGetRQ);
         break;
       case DIMSE_C_CANCEL_RQ:
         cond = EC_Normal;  // a cancel that arrived after its operation finished: nothing to stop

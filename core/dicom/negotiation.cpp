@@ -49,9 +49,14 @@ bool accept_presentation_contexts(T_ASC_Parameters* params) {
       UID_VerificationSOPClass,
       UID_FINDPatientRootQueryRetrieveInformationModel,
       UID_FINDStudyRootQueryRetrieveInformationModel,
+      UID_MOVEPatientRootQueryRetrieveInformationModel,
+      UID_MOVEStudyRootQueryRetrieveInformationModel,
+      UID_GETPatientRootQueryRetrieveInformationModel,
+      UID_GETStudyRootQueryRetrieveInformationModel,
   };
   OFCondition cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
-      params, const_cast<const char**>(service_classes), 3,
+      params, const_cast<const char**>(service_classes),
+      static_cast<int>(sizeof service_classes / sizeof service_classes[0]),
       const_cast<const char**>(kUncompressed), 3);
   if (cond.bad()) {
     log::error("negotiation failed: ", cond.text());
@@ -70,9 +75,12 @@ bool accept_presentation_contexts(T_ASC_Parameters* params) {
   std::vector<const char*> classes;
   for (const auto& uid : proposed) classes.push_back(uid.c_str());
   const auto& syntaxes = storage_transfer_syntaxes();
+  // SCU/SCP role: a C-GET requester proposes the SCP role for the storage classes it will take
+  // back on this association; granting both roles leaves plain C-STORE requesters unaffected.
   cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
       params, classes.data(), static_cast<int>(classes.size()),
-      const_cast<const char**>(syntaxes.data()), static_cast<int>(syntaxes.size()));
+      const_cast<const char**>(syntaxes.data()), static_cast<int>(syntaxes.size()),
+      ASC_SC_ROLE_SCUSCP);
   if (cond.bad()) {
     log::error("negotiation of storage contexts failed: ", cond.text());
     return false;

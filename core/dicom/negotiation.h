@@ -10,7 +10,7 @@ struct T_ASC_Parameters;
 
 namespace ossa::dicom {
 
-// Accepts Verification, the Q/R FIND models, and every proposed storage SOP class.
+// Accepts Verification, the Q/R FIND, MOVE and GET models, and every proposed storage SOP class.
 // Returns false (with nothing accepted) on an internal DCMTK error.
 bool accept_presentation_contexts(T_ASC_Parameters* params);
 

@@ -178,6 +178,38 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
   return f;
 }
 
+TranslatedFind translate_retrieve(DcmDataset& identifier, QueryModel model) {
+  TranslatedFind f = translate_find(identifier, model);
+  if (f.error_status != 0) return f;
+  static const std::pair<Level, DcmTagKey> kUniqueKeys[] = {
+      {Level::kPatient, DCM_PatientID},
+      {Level::kStudy, DCM_StudyInstanceUID},
+      {Level::kSeries, DCM_SeriesInstanceUID},
+      {Level::kInstance, DCM_SOPInstanceUID},
+  };
+  const DcmTagKey& level_key = kUniqueKeys[static_cast<int>(f.query.level)].second;
+  auto is_unique = [](uint32_t t) {
+    for (const auto& [level, key] : kUniqueKeys)
+      if (key_of(key) == t) return true;
+    return false;
+  };
+  std::vector<index::Condition> kept;
+  bool level_key_given = false;
+  for (auto& c : f.query.conditions) {
+    if (!is_unique(c.tag)) continue;
+    level_key_given = level_key_given || c.tag == key_of(level_key);
+    kept.push_back(std::move(c));
+  }
+  if (!level_key_given) {
+    return failed(std::move(f), 0xA900, level_key,
+                  std::string(DcmTag(level_key).getTagName()) + " is required at " +
+                      f.level_text + " level");
+  }
+  f.query.conditions = std::move(kept);
+  f.query.computed.clear();
+  return f;
+}
+
 std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
                                                 const index::FindMatch& match,
                                                 const std::string& retrieve_aet) {

@@ -30,6 +30,11 @@ struct TranslatedFind {
 // Reads a C-FIND identifier. On a bad identifier, error_status is set (0xA900 or 0xC000-range).
 TranslatedFind translate_find(DcmDataset& identifier, QueryModel model);
 
+// Reads a C-MOVE / C-GET identifier: the hierarchical rules of translate_find, plus a non-universal
+// unique key at the retrieve level (so a request never means "the whole archive"); only unique
+// keys are used for matching (PS3.4 C.4.2.1.4).
+TranslatedFind translate_retrieve(DcmDataset& identifier, QueryModel model);
+
 // Builds the response identifier for one match: the requested keys (zero-length when the archive
 // has no value), unique keys of the levels above, the level, Retrieve AE Title, and the character
 // set that was used: the query's own when every value fits in it, UTF-8 otherwise.

@@ -19,7 +19,10 @@ struct ServiceContext {
   archive::Archive& archive;
   std::string own_aet;
   std::string peer;  // "AET@host" for log lines
+  std::string calling_aet;
   int dimse_timeout_seconds;
+  int acse_timeout_seconds;
+  uint32_t max_pdu;
   // What the association did, for its closing log line.
   int stored = 0;
   int refused = 0;
@@ -34,5 +37,13 @@ OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id
 // C-FIND on the Patient Root and Study Root information models.
 OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_FindRQ& request);
+
+// C-MOVE to a declared node (unknown destination: A801), Patient Root and Study Root.
+OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                       T_DIMSE_C_MoveRQ& request);
+
+// C-GET: sub-operations on the requester's own association (SCP role negotiated).
+OFCondition serve_get(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                      T_DIMSE_C_GetRQ& request);
 
 }  // namespace ossa::dicom

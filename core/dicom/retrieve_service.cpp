@@ -1,0 +1,301 @@
+// C-MOVE and C-GET SCP: the instances under the identifier go out as C-STORE sub-operations, on a
+// new association to a declared node (MOVE) or back on the requester's association (GET), with a
+// pending response after each one and C-CANCEL honoured between them.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "archive/archive.h"
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dicom/instance_sender.h"
+#include "dicom/query_translation.h"
+#include "dicom/services.h"
+#include "index/matching.h"
+#include "util/log.h"
+
+namespace ossa::dicom {
+namespace {
+
+constexpr uint16_t kStatusPending = 0xFF00;
+constexpr uint16_t kStatusCancel = 0xFE00;
+constexpr uint16_t kStatusWarning = 0xB000;
+constexpr uint16_t kStatusAllFailed = 0xA702;  // refused: out of resources, unable to perform sub-operations
+constexpr uint16_t kStatusMoveDestinationUnknown = 0xA801;
+
+struct Progress {
+  int remaining = 0;
+  int completed = 0;
+  int failed = 0;
+  int warning = 0;
+  bool cancelled = false;
+  std::vector<std::string> failed_uids;
+
+  uint16_t final_status() const {
+    if (cancelled) return kStatusCancel;
+    if (failed == 0 && warning == 0) return 0x0000;
+    if (completed == 0 && warning == 0) return kStatusAllFailed;
+    return kStatusWarning;
+  }
+  std::unique_ptr<DcmDataset> failed_list() const {
+    if (failed_uids.empty()) return nullptr;
+    auto ds = std::make_unique<DcmDataset>();
+    std::string joined;
+    for (const auto& uid : failed_uids) joined += (joined.empty() ? "" : "\\") + uid;
+    ds->putAndInsertOFStringArray(DCM_FailedSOPInstanceUIDList, joined.c_str());
+    return ds;
+  }
+};
+
+// One response of either service; `final` decides which counters are present (PS3.4 C.4.2.1.6).
+using SendResponse = std::function<OFCondition(uint16_t status, const Progress&, bool final,
+                                               DcmDataset* identifier, DcmDataset* detail)>;
+
+// Receives the identifier and resolves it; sends the failure response itself when it cannot.
+// Returns false when the request ended there (the condition says whether the association is fine).
+bool resolve_request(ServiceContext& ctx, T_ASC_PresentationContextID pres_id, QueryModel model,
+                     const SendResponse& respond, std::vector<index::InstanceLocation>& out,
+                     std::string& level, OFCondition& cond) {
+  T_ASC_PresentationContextID data_pres_id = pres_id;
+  DcmDataset* received = nullptr;
+  cond = DIMSE_receiveDataSetInMemory(ctx.association, DIMSE_NONBLOCKING, ctx.dimse_timeout_seconds,
+                                      &data_pres_id, &received, nullptr, nullptr);
+  std::unique_ptr<DcmDataset> identifier(received);
+  if (cond.bad()) return false;
+  TranslatedFind retrieve = translate_retrieve(*identifier, model);
+  if (retrieve.error_status != 0) {
+    log::warning("retrieve from ", ctx.peer, " refused: ", retrieve.error);
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, retrieve.error.substr(0, 64).c_str());
+    detail.putAndInsertTagKey(DCM_OffendingElement, retrieve.offending);
+    cond = respond(retrieve.error_status, Progress{}, true, nullptr, &detail);
+    return false;
+  }
+  level = retrieve.level_text;
+  try {
+    out = ctx.archive.instances_for(retrieve.query);
+  } catch (const std::exception& e) {
+    log::error("retrieve from ", ctx.peer, " failed in the index: ", e.what());
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, "index error; see the server log");
+    cond = respond(0xC001, Progress{}, true, nullptr, &detail);
+    return false;
+  }
+  return true;
+}
+
+// Runs the sub-operations with `send_one`, answering pending after each and the final status.
+OFCondition run_sub_operations(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                               DIC_US message_id, const std::vector<index::InstanceLocation>& items,
+                               const std::function<SubOperationResult(size_t)>& send_one,
+                               const SendResponse& respond, const std::string& what) {
+  Progress p;
+  p.remaining = static_cast<int>(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (DIMSE_checkForCancelRQ(ctx.association, pres_id, message_id) == EC_Normal) {
+      p.cancelled = true;
+      break;
+    }
+    const SubOperationResult r = send_one(i);
+    --p.remaining;
+    if (r.status == 0) {
+      ++p.completed;
+    } else if (r.is_warning()) {
+      ++p.warning;
+    } else {
+      ++p.failed;
+      p.failed_uids.push_back(items[i].sop_instance_uid);
+      log::warning(what, ": ", items[i].sop_instance_uid, " failed (0x", std::hex, r.status, std::dec,
+                   ")", r.error.empty() ? "" : ": ", r.error);
+    }
+    if (p.remaining > 0) {
+      const OFCondition cond = respond(kStatusPending, p, false, nullptr, nullptr);
+      if (cond.bad()) return cond;
+    }
+  }
+  log::info(what, ": ", p.completed, " sent, ", p.warning, " with warnings, ", p.failed, " failed",
+            p.cancelled ? ", cancelled" : "");
+  const std::unique_ptr<DcmDataset> failed = p.failed_list();
+  return respond(p.final_status(), p, true, failed.get(), nullptr);
+}
+
+// An association Ossa requests as SCU (C-MOVE's sub-association).
+class RequestedAssociation {
+ public:
+  ~RequestedAssociation() {
+    if (association_) {
+      if (established_) ASC_releaseAssociation(association_);
+      ASC_destroyAssociation(&association_);
+    }
+    if (network_) ASC_dropNetwork(&network_);
+  }
+  bool open(const std::string& own_aet, const archive::Node& node,
+            const std::vector<ProposedContext>& contexts, uint32_t max_pdu, int acse_timeout,
+            std::string& why) {
+    OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, acse_timeout, &network_);
+    T_ASC_Parameters* params = nullptr;
+    if (cond.good()) cond = ASC_createAssociationParameters(&params, static_cast<long>(max_pdu));
+    if (cond.bad()) {
+      why = cond.text();
+      return false;
+    }
+    ASC_setAPTitles(params, own_aet.c_str(), node.aet.c_str(), nullptr);
+    const std::string peer = node.host + ":" + std::to_string(node.port);
+    ASC_setPresentationAddresses(params, "localhost", peer.c_str());
+    T_ASC_PresentationContextID id = 1;
+    for (const auto& c : contexts) {
+      std::vector<const char*> syntaxes;
+      for (const auto& ts : c.transfer_syntaxes) syntaxes.push_back(ts.c_str());
+      ASC_addPresentationContext(params, id, c.sop_class.c_str(), syntaxes.data(),
+                                 static_cast<int>(syntaxes.size()));
+      id = static_cast<T_ASC_PresentationContextID>(id + 2);
+    }
+    cond = ASC_requestAssociation(network_, params, &association_);
+    if (cond.bad()) {
+      if (!association_) ASC_destroyAssociationParameters(&params);
+      why = cond == DUL_ASSOCIATIONREJECTED ? "association rejected by " + node.aet
+                                            : std::string(cond.text());
+      return false;
+    }
+    established_ = true;
+    return true;
+  }
+  T_ASC_Association* get() { return association_; }
+
+ private:
+  T_ASC_Network* network_ = nullptr;
+  T_ASC_Association* association_ = nullptr;
+  bool established_ = false;
+};
+
+SubOperationResult local_failure(const std::string& why) {
+  SubOperationResult r;
+  r.status = 0xC000;
+  r.error = why;
+  return r;
+}
+
+// Sends one instance; a file that cannot be read fails this sub-operation only.
+SubOperationResult send_guarded(InstanceSender& sender, archive::Archive& archive,
+                                const index::InstanceLocation& item) {
+  try {
+    return sender.send(item, archive.file_of(item));
+  } catch (const std::exception& e) {
+    return local_failure(e.what());
+  }
+}
+
+bool model_of(const std::string& sop_class, const char* patient_root, const char* study_root,
+              QueryModel& model) {
+  if (sop_class == patient_root) model = QueryModel::kPatientRoot;
+  else if (sop_class == study_root) model = QueryModel::kStudyRoot;
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                       T_DIMSE_C_MoveRQ& request) {
+  SendResponse respond = [&](uint16_t status, const Progress& p, bool final, DcmDataset* ids,
+                             DcmDataset* detail) {
+    T_DIMSE_C_MoveRSP response{};
+    response.DimseStatus = status;
+    response.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    response.NumberOfCompletedSubOperations = static_cast<DIC_US>(p.completed);
+    response.NumberOfFailedSubOperations = static_cast<DIC_US>(p.failed);
+    response.NumberOfWarningSubOperations = static_cast<DIC_US>(p.warning);
+    response.NumberOfRemainingSubOperations = static_cast<DIC_US>(p.remaining);
+    response.opts = O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
+    if (!final || status == kStatusCancel) response.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
+    return DIMSE_sendMoveResponse(ctx.association, pres_id, &request, &response, ids, detail);
+  };
+  QueryModel model;
+  if (!model_of(request.AffectedSOPClassUID, UID_MOVEPatientRootQueryRetrieveInformationModel,
+                UID_MOVEStudyRootQueryRetrieveInformationModel, model)) {
+    return respond(STATUS_MOVE_Refused_SOPClassNotSupported, Progress{}, true, nullptr, nullptr);
+  }
+  ++ctx.queries;
+  std::vector<index::InstanceLocation> items;
+  std::string level;
+  OFCondition cond;
+  if (!resolve_request(ctx, pres_id, model, respond, items, level, cond)) return cond;
+
+  const std::string destination = index::trim(request.MoveDestination);
+  const std::optional<archive::Node> node = ctx.archive.node_by_aet(destination);
+  if (!node || !node->move_destination) {
+    log::warning("C-MOVE from ", ctx.peer, " refused: destination '", destination,
+                 node ? "' may not receive C-MOVE (nodes: move_destination)" : "' is not a declared node");
+    DcmDataset detail;
+    detail.putAndInsertString(DCM_ErrorComment, "Move destination unknown");
+    return respond(kStatusMoveDestinationUnknown, Progress{}, true, nullptr, &detail);
+  }
+  const std::string what = "C-MOVE from " + ctx.peer + " to " + node->aet + " (" + level + ")";
+  if (items.empty()) return respond(0x0000, Progress{}, true, nullptr, nullptr);
+
+  // One association per group of SOP classes (an association carries at most 128 contexts).
+  std::vector<std::unique_ptr<RequestedAssociation>> associations;
+  std::vector<std::unique_ptr<InstanceSender>> senders;
+  std::map<std::string, InstanceSender*> sender_for_class;
+  std::map<std::string, std::string> error_for_class;
+  for (const auto& plan : plan_store_associations(items)) {
+    auto association = std::make_unique<RequestedAssociation>();
+    std::string why;
+    if (!association->open(ctx.own_aet, *node, plan, ctx.max_pdu, ctx.acse_timeout_seconds, why)) {
+      log::warning(what, ": cannot associate with ", node->host, ":", node->port, ": ", why);
+      for (const auto& c : plan) error_for_class[c.sop_class] = "cannot associate: " + why;
+      continue;
+    }
+    senders.push_back(std::make_unique<InstanceSender>(association->get(), ctx.dimse_timeout_seconds,
+                                                       index::trim(ctx.calling_aet), request.MessageID));
+    for (const auto& c : plan) sender_for_class[c.sop_class] = senders.back().get();
+    associations.push_back(std::move(association));
+  }
+  return run_sub_operations(
+      ctx, pres_id, request.MessageID, items,
+      [&](size_t i) {
+        const auto it = sender_for_class.find(items[i].sop_class_uid);
+        if (it == sender_for_class.end()) return local_failure(error_for_class[items[i].sop_class_uid]);
+        return send_guarded(*it->second, ctx.archive, items[i]);
+      },
+      respond, what);
+}
+
+OFCondition serve_get(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                      T_DIMSE_C_GetRQ& request) {
+  SendResponse respond = [&](uint16_t status, const Progress& p, bool final, DcmDataset* ids,
+                             DcmDataset* detail) {
+    T_DIMSE_C_GetRSP response{};
+    response.DimseStatus = status;
+    response.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    response.NumberOfCompletedSubOperations = static_cast<DIC_US>(p.completed);
+    response.NumberOfFailedSubOperations = static_cast<DIC_US>(p.failed);
+    response.NumberOfWarningSubOperations = static_cast<DIC_US>(p.warning);
+    response.NumberOfRemainingSubOperations = static_cast<DIC_US>(p.remaining);
+    response.opts = O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_GET_NUMBEROFWARNINGSUBOPERATIONS;
+    if (!final || status == kStatusCancel) response.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS;
+    return DIMSE_sendGetResponse(ctx.association, pres_id, &request, &response, ids, detail);
+  };
+  QueryModel model;
+  if (!model_of(request.AffectedSOPClassUID, UID_GETPatientRootQueryRetrieveInformationModel,
+                UID_GETStudyRootQueryRetrieveInformationModel, model)) {
+    return respond(STATUS_GET_Refused_SOPClassNotSupported, Progress{}, true, nullptr, nullptr);
+  }
+  ++ctx.queries;
+  std::vector<index::InstanceLocation> items;
+  std::string level;
+  OFCondition cond;
+  if (!resolve_request(ctx, pres_id, model, respond, items, level, cond)) return cond;
+  const std::string what = "C-GET from " + ctx.peer + " (" + level + ")";
+  InstanceSender sender(ctx.association, ctx.dimse_timeout_seconds);
+  return run_sub_operations(
+      ctx, pres_id, request.MessageID, items,
+      [&](size_t i) { return send_guarded(sender, ctx.archive, items[i]); },
+      respond, what);
+}
+
+}  // namespace ossa::dicom
