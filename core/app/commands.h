@@ -12,6 +12,10 @@ int run_import(const std::vector<std::string>& args);
 int run_check_config(const std::vector<std::string>& args);
 int run_version();
 
+// Against remote nodes (declared in the configuration): remote_commands.cpp.
+int run_echo(const std::vector<std::string>& args);
+int run_query(const std::vector<std::string>& args);
+
 // Shared by the commands that take --config: the file given, else $OSSA_CONFIG, else
 // ./config/ossa.yaml. Returns false (after printing why) on a usage error.
 bool take_config_option(std::vector<std::string>& args, std::string& config_path);

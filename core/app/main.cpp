@@ -17,6 +17,9 @@ void print_usage() {
       "  serve [--config FILE]            run the PACS server (default config: config/ossa.yaml)\n"
       "  import [--config FILE] PATH...   import DICOM files and folders (recursively)\n"
       "  check-config FILE                validate a configuration file\n"
+      "  echo [--config FILE] NODE        C-ECHO a declared node\n"
+      "  query [--config FILE] NODE [--level L] [--patient-root] -k KEY=VALUE...\n"
+      "                                   C-FIND on a declared node, answers as JSON lines\n"
       "  version                          print the versions of Ossa, DCMTK and SQLite\n",
       stderr);
 }
@@ -34,6 +37,8 @@ int main(int argc, char** argv) {
     if (command == "serve") return ossa::app::run_serve(args);
     if (command == "import") return ossa::app::run_import(args);
     if (command == "check-config") return ossa::app::run_check_config(args);
+    if (command == "echo") return ossa::app::run_echo(args);
+    if (command == "query") return ossa::app::run_query(args);
     if (command == "version" || command == "--version") return ossa::app::run_version();
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();

@@ -11,6 +11,7 @@
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dicom/instance_sender.h"
+#include "dicom/requested_association.h"
 #include "dicom/query_translation.h"
 #include "dicom/services.h"
 #include "index/matching.h"
@@ -120,55 +121,6 @@ OFCondition run_sub_operations(ServiceContext& ctx, T_ASC_PresentationContextID 
   const std::unique_ptr<DcmDataset> failed = p.failed_list();
   return respond(p.final_status(), p, true, failed.get(), nullptr);
 }
-
-// An association Ossa requests as SCU (C-MOVE's sub-association).
-class RequestedAssociation {
- public:
-  ~RequestedAssociation() {
-    if (association_) {
-      if (established_) ASC_releaseAssociation(association_);
-      ASC_destroyAssociation(&association_);
-    }
-    if (network_) ASC_dropNetwork(&network_);
-  }
-  bool open(const std::string& own_aet, const archive::Node& node,
-            const std::vector<ProposedContext>& contexts, uint32_t max_pdu, int acse_timeout,
-            std::string& why) {
-    OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, acse_timeout, &network_);
-    T_ASC_Parameters* params = nullptr;
-    if (cond.good()) cond = ASC_createAssociationParameters(&params, static_cast<long>(max_pdu));
-    if (cond.bad()) {
-      why = cond.text();
-      return false;
-    }
-    ASC_setAPTitles(params, own_aet.c_str(), node.aet.c_str(), nullptr);
-    const std::string peer = node.host + ":" + std::to_string(node.port);
-    ASC_setPresentationAddresses(params, "localhost", peer.c_str());
-    T_ASC_PresentationContextID id = 1;
-    for (const auto& c : contexts) {
-      std::vector<const char*> syntaxes;
-      for (const auto& ts : c.transfer_syntaxes) syntaxes.push_back(ts.c_str());
-      ASC_addPresentationContext(params, id, c.sop_class.c_str(), syntaxes.data(),
-                                 static_cast<int>(syntaxes.size()));
-      id = static_cast<T_ASC_PresentationContextID>(id + 2);
-    }
-    cond = ASC_requestAssociation(network_, params, &association_);
-    if (cond.bad()) {
-      if (!association_) ASC_destroyAssociationParameters(&params);
-      why = cond == DUL_ASSOCIATIONREJECTED ? "association rejected by " + node.aet
-                                            : std::string(cond.text());
-      return false;
-    }
-    established_ = true;
-    return true;
-  }
-  T_ASC_Association* get() { return association_; }
-
- private:
-  T_ASC_Network* network_ = nullptr;
-  T_ASC_Association* association_ = nullptr;
-  bool established_ = false;
-};
 
 SubOperationResult local_failure(const std::string& why) {
   SubOperationResult r;
