@@ -16,6 +16,12 @@ int run_version();
 int run_echo(const std::vector<std::string>& args);
 int run_query(const std::vector<std::string>& args);
 
+// Durable jobs and deletion: job_commands.cpp.
+int run_send(const std::vector<std::string>& args);
+int run_retrieve(const std::vector<std::string>& args);
+int run_jobs(const std::vector<std::string>& args);
+int run_delete(const std::vector<std::string>& args);
+
 // Shared by the commands that take --config: the file given, else $OSSA_CONFIG, else
 // ./config/ossa.yaml. Returns false (after printing why) on a usage error.
 bool take_config_option(std::vector<std::string>& args, std::string& config_path);

@@ -20,6 +20,12 @@ void print_usage() {
       "  echo [--config FILE] NODE        C-ECHO a declared node\n"
       "  query [--config FILE] NODE [--level L] [--patient-root] -k KEY=VALUE...\n"
       "                                   C-FIND on a declared node, answers as JSON lines\n"
+      "  send [--config FILE] NODE [--level L] [--wait] KEY...\n"
+      "                                   queue a send job (run by the server)\n"
+      "  retrieve [--config FILE] NODE [--level L] [--get] [--wait] KEY...\n"
+      "                                   queue a retrieve job (C-MOVE to Ossa, or C-GET)\n"
+      "  jobs [--config FILE] [ID [--wait] | --cancel ID]   list, watch or cancel jobs\n"
+      "  delete [--config FILE] LEVEL KEY...  delete patients (by ID), studies, series, instances\n"
       "  version                          print the versions of Ossa, DCMTK and SQLite\n",
       stderr);
 }
@@ -39,6 +45,10 @@ int main(int argc, char** argv) {
     if (command == "check-config") return ossa::app::run_check_config(args);
     if (command == "echo") return ossa::app::run_echo(args);
     if (command == "query") return ossa::app::run_query(args);
+    if (command == "send") return ossa::app::run_send(args);
+    if (command == "retrieve") return ossa::app::run_retrieve(args);
+    if (command == "jobs") return ossa::app::run_jobs(args);
+    if (command == "delete") return ossa::app::run_delete(args);
     if (command == "version" || command == "--version") return ossa::app::run_version();
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();

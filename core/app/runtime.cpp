@@ -50,6 +50,7 @@ archive::ArchiveOptions archive_options(const config::Config& cfg) {
                            ? index::DuplicatePolicy::kKeep
                            : index::DuplicatePolicy::kOverwrite;
   options.min_free_bytes = cfg.storage.min_free_mb << 20;
+  options.own_aet = cfg.server.aet;
   for (const auto& n : cfg.nodes) {
     options.nodes.push_back(
         {n.name, n.aet, n.host, n.port, n.move_destination, n.query, n.retrieve, n.send});

@@ -29,11 +29,12 @@ Archive::Archive(const ArchiveOptions& options) : options_(options) {
     recover();
     recovered_ = true;
   } else {
-    log::info("another Ossa process uses ", options.storage_root.string(),
+    log::debug("another Ossa process uses ", options.storage_root.string(),
               "; crash recovery is left to it");
   }
   ::flock(lock_fd_, LOCK_SH);  // downgrade (or wait for the other process's recovery to finish)
-  store_->start_temp_pool();  // only now: recovery deletes tmp/ files the index does not know
+  // Only now: recovery deletes tmp/ files the index does not know.
+  if (options.prepare_temp_files) store_->start_temp_pool();
   pipeline_ = std::make_unique<IngestPipeline>(*store_, *index_, options.duplicates);
 }
 
@@ -142,6 +143,26 @@ std::vector<index::InstanceLocation> Archive::instances_for(const index::FindQue
 
 std::filesystem::path Archive::file_of(const index::InstanceLocation& instance) const {
   return store_->absolute(instance.file_path);
+}
+
+size_t Archive::delete_entity(index::Level level, const std::string& key) {
+  const std::vector<std::string> files = index_->delete_entity(level, key);
+  std::vector<std::string> removed;
+  for (const auto& file : files) {
+    if (store_->remove(file)) removed.push_back(file);
+    else log::warning("cannot delete ", file, " now; it is journalled and goes at the next start");
+  }
+  index_->remove_pending_files(removed);
+  if (!files.empty()) {
+    log::info("deleted ", index::to_string(level), " ", key, ": ", files.size(), " instance(s)");
+  }
+  return files.size();
+}
+
+std::optional<Node> Archive::node_by_name(const std::string& name_or_aet) const {
+  for (const auto& node : options_.nodes)
+    if (node.name == name_or_aet) return node;
+  return node_by_aet(name_or_aet);
 }
 
 std::optional<Node> Archive::node_by_aet(const std::string& aet) const {

@@ -35,6 +35,8 @@ struct ArchiveOptions {
   index::DuplicatePolicy duplicates = index::DuplicatePolicy::kOverwrite;
   uint64_t min_free_bytes = 0;
   std::vector<Node> nodes;  // declared in the configuration
+  std::string own_aet = "OSSA";  // Ossa's AE title (the destination of retrieve jobs by C-MOVE)
+  bool prepare_temp_files = true;  // keep empty files ready for incoming instances (serve, import)
 };
 
 struct IngestResult {
@@ -74,9 +76,23 @@ class Archive {
   // The stored file of an instance (the path is checked against the store's naming).
   std::filesystem::path file_of(const index::InstanceLocation& instance) const;
 
+  // Deletes a patient (by Patient ID), a study, a series or an instance (by UID) with everything
+  // under it: index rows and files, crash-safe (files are journalled in the same transaction).
+  // Returns the number of instances deleted. A deleted instance can be received again.
+  size_t delete_entity(index::Level level, const std::string& key);
+
   // Declared remote nodes.
   std::vector<Node> nodes() const { return options_.nodes; }
   std::optional<Node> node_by_aet(const std::string& aet) const;
+  std::optional<Node> node_by_name(const std::string& name_or_aet) const;
+
+  // Durable jobs (run by the server's job runner; see jobs/job_runner.h).
+  int64_t queue_job(const index::Job& job) { return index_->add_job(job); }
+  std::optional<index::Job> job(int64_t id) { return index_->job(id); }
+  std::vector<index::Job> jobs(size_t limit = 100) { return index_->jobs(limit); }
+  bool cancel_job(int64_t id) { return index_->cancel_job(id); }
+
+  const std::string& own_aet() const { return options_.own_aet; }
 
   index::Index& index() { return *index_; }
   const storage::FileStore& store() const { return *store_; }

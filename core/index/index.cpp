@@ -8,13 +8,14 @@
 #include <ctime>
 #include <variant>
 
+#include "index/leases.h"
 #include "index/sqlite.h"
 #include "util/log.h"
 
 namespace ossa::index {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -86,6 +87,26 @@ CREATE INDEX IF NOT EXISTS instances_series_fk ON instances(series_fk);
 -- Files replaced by a newer copy of their instance, awaiting deletion. Start-up deletes what is
 -- left here after a crash, instead of scanning the store.
 CREATE TABLE IF NOT EXISTS pending_files(path TEXT PRIMARY KEY) WITHOUT ROWID;
+
+-- Durable jobs (send to / retrieve from remote nodes), run by the server, resumed after a restart.
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,                    -- send | retrieve
+  node TEXT NOT NULL,                    -- the remote node's name
+  level TEXT NOT NULL,                   -- PATIENT | STUDY | SERIES | IMAGE
+  uids TEXT NOT NULL,                    -- the entities' unique keys, joined by backslash
+  method TEXT NOT NULL DEFAULT '',       -- retrieve: move | get
+  state TEXT NOT NULL,                   -- pending | running | done | failed | cancelled
+  total INTEGER NOT NULL DEFAULT 0,
+  completed INTEGER NOT NULL DEFAULT 0,  -- sub-operations done (a resumed send skips these)
+  failed INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,  -- unix seconds: backoff after a failed attempt
+  error TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
 
 -- The durable change log (what plugins consume as on_stored events).
 CREATE TABLE IF NOT EXISTS changes(
@@ -347,33 +368,6 @@ const std::string& InstanceRecord::get(Level level, uint32_t t) const {
   return it == map.end() ? kEmpty : it->second;
 }
 
-// Holds the writer connection; on release no statement is left holding a snapshot.
-class WriterLock {
- public:
-  WriterLock(std::mutex& mutex, sql::Database& db) : lock_(mutex), db_(db) {}
-  ~WriterLock() { db_.reset_all(); }
-
- private:
-  std::lock_guard<std::mutex> lock_;
-  sql::Database& db_;
-};
-
-// A read connection borrowed from the pool for the duration of one query.
-class Index::ReaderLease {
- public:
-  explicit ReaderLease(Index& index) : index_(index), db_(index.acquire_reader()) {}
-  ~ReaderLease() {
-    db_->reset_all();
-    index_.release_reader(std::move(db_));
-  }
-  sql::Database& operator*() { return *db_; }
-  sql::Database* operator->() { return db_.get(); }
-
- private:
-  Index& index_;
-  std::unique_ptr<sql::Database> db_;
-};
-
 Index::Index(const std::filesystem::path& file) : file_(file) {
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
   writer_ = std::make_unique<sql::Database>(file);
@@ -405,7 +399,7 @@ void Index::create_schema() {
   writer_->exec("BEGIN IMMEDIATE");
   try {
     writer_->exec(kSchema);
-    writer_->exec("PRAGMA user_version=1");
+    writer_->exec("PRAGMA user_version=2");
     writer_->exec("COMMIT");
   } catch (...) {
     writer_->exec("ROLLBACK");
@@ -554,6 +548,55 @@ void Index::delete_instance_row(int64_t instance_id, int64_t series_id) {
   if (writer_->changes() == 0) return;
   writer_->cached("UPDATE patients SET num_studies = num_studies - 1 WHERE id = ?").bind(1, patient_id).run();
   writer_->cached("DELETE FROM patients WHERE id = ? AND num_studies <= 0").bind(1, patient_id).run();
+}
+
+std::vector<std::string> Index::delete_entity(Level level, const std::string& key) {
+  static const char* const kInstancesOf[] = {
+      "SELECT i.id, i.series_fk, i.file_path, i.sop_instance_uid, se.series_instance_uid, "
+      "st.study_instance_uid FROM instances i JOIN series se ON i.series_fk = se.id "
+      "JOIN studies st ON se.study_fk = st.id JOIN patients p ON st.patient_fk = p.id "
+      "WHERE p.patient_id = ?",
+      "SELECT i.id, i.series_fk, i.file_path, i.sop_instance_uid, se.series_instance_uid, "
+      "st.study_instance_uid FROM instances i JOIN series se ON i.series_fk = se.id "
+      "JOIN studies st ON se.study_fk = st.id WHERE st.study_instance_uid = ?",
+      "SELECT i.id, i.series_fk, i.file_path, i.sop_instance_uid, se.series_instance_uid, "
+      "st.study_instance_uid FROM instances i JOIN series se ON i.series_fk = se.id "
+      "JOIN studies st ON se.study_fk = st.id WHERE se.series_instance_uid = ?",
+      "SELECT i.id, i.series_fk, i.file_path, i.sop_instance_uid, se.series_instance_uid, "
+      "st.study_instance_uid FROM instances i JOIN series se ON i.series_fk = se.id "
+      "JOIN studies st ON se.study_fk = st.id WHERE i.sop_instance_uid = ?",
+  };
+  struct Row {
+    int64_t id, series;
+    std::string path, sop, series_uid, study_uid;
+  };
+  const std::string now = now_iso8601();
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  std::vector<Row> rows;
+  {
+    auto& q = writer_->cached(kInstancesOf[static_cast<int>(level)]);
+    q.bind(1, key);
+    while (q.step()) rows.push_back({q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+    q.reset();
+  }
+  std::vector<std::string> files;
+  for (const auto& r : rows) {
+    // Journalled with the deletion itself: a crash after commit still deletes the file at start.
+    writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, r.path).run();
+    delete_instance_row(r.id, r.series);
+    writer_
+        ->cached("INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
+                 "study_instance_uid, at) VALUES('deleted',?,?,?,?)")
+        .bind(1, r.sop)
+        .bind(2, r.series_uid)
+        .bind(3, r.study_uid)
+        .bind(4, now)
+        .run();
+    files.push_back(r.path);
+  }
+  tx.commit();
+  return files;
 }
 
 std::vector<StoreResult> Index::store_instances(const std::vector<const InstanceRecord*>& records,

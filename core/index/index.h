@@ -64,6 +64,19 @@ struct InstanceLocation {
   std::string file_path;  // relative to the storage root
 };
 
+// A durable job: send instances to a node, or retrieve them from one.
+struct Job {
+  int64_t id = 0;
+  std::string kind;    // "send" | "retrieve"
+  std::string node;    // node name
+  std::string level;   // "PATIENT" | "STUDY" | "SERIES" | "IMAGE"
+  std::string uids;    // unique keys, joined by '\'
+  std::string method;  // retrieve: "move" | "get"
+  std::string state;   // "pending" | "running" | "done" | "failed" | "cancelled"
+  int64_t total = 0, completed = 0, failed = 0, attempts = 0, next_attempt_at = 0;
+  std::string error, created_at, updated_at;
+};
+
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -83,9 +96,30 @@ class Index {
   std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
                                            DuplicatePolicy policy);
   void remove_pending_files(const std::vector<std::string>& paths);
+  // Deletes a patient (by Patient ID), study, series or instance (by UID) with everything under
+  // it, in one transaction that also journals the files in pending_files. Returns those files,
+  // for the caller to delete and then remove from the journal.
+  std::vector<std::string> delete_entity(Level level, const std::string& key);
   std::vector<std::string> pending_files();
   bool is_file_referenced(const std::string& path);
   bool has_instance(const std::string& sop_instance_uid);
+
+  // --- Jobs (index/jobs.cpp) ---
+
+  int64_t add_job(const Job& job);  // kind, node, level, uids, method; returns the id
+  // Takes the oldest pending job due at `now` (unix seconds) and marks it running.
+  std::optional<Job> claim_job(int64_t now);
+  std::optional<Job> job(int64_t id);
+  std::vector<Job> jobs(size_t limit = 100);  // newest first
+  void update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed);
+  // Ends a job: "done", "failed" or "cancelled", with an explanation.
+  void finish_job(int64_t id, const std::string& state, const std::string& error);
+  // Puts a job back to pending after a failed attempt, due again at `next_attempt_at`.
+  void retry_job(int64_t id, const std::string& error, int64_t next_attempt_at);
+  // Cancels a pending or running job (a running one stops at its next progress check).
+  bool cancel_job(int64_t id);
+  // Start-up: jobs left running by a crash or a stop become pending again.
+  size_t requeue_running_jobs();
 
   // --- Read path ---
 

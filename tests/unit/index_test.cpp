@@ -795,3 +795,68 @@ TEST_F(IndexTest, StoreIsAllOrNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(IndexTest, DeleteSeriesUpdatesCountsAndJournalsFiles) {
+  store_sample();
+  const auto files = index_->delete_entity(Level::kSeries, "1.2.3.1.1");
+  EXPECT_EQ(files.size(), 2u);
+  // The files are journalled until the caller deletes them.
+  auto pending = index_->pending_files();
+  std::sort(pending.begin(), pending.end());
+  auto expected = files;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(pending, expected);
+  // Study A keeps its PT series; its counts follow.
+  const auto studies = find_all(*index_, Level::kStudy,
+                                {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")});
+  ASSERT_EQ(studies.size(), 1u);
+  EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedSeries), "1");
+  EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedInstances), "1");
+  EXPECT_FALSE(index_->has_instance("1.2.3.1.1.1"));
+}
+
+TEST_F(IndexTest, DeletePatientRemovesEverythingUnderIt) {
+  store_sample();
+  const auto files = index_->delete_entity(Level::kPatient, "P1");
+  EXPECT_EQ(files.size(), 4u);
+  EXPECT_EQ(column(find_all(*index_, Level::kPatient), tags::kPatientId), V{"P2"});
+  EXPECT_TRUE(index_->delete_entity(Level::kStudy, "1.2.3.1").empty());  // already gone
+  // A deleted instance can be stored again.
+  Spec again;
+  again.sop_uid = "1.2.3.1.1.1";
+  const auto results = store(*index_, {make_record(again)});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, StoreOutcome::kStored);
+}
+
+TEST_F(IndexTest, JobsAreClaimedOnceRetriedAndRequeued) {
+  ossa::index::Job job;
+  job.kind = "send";
+  job.node = "PACS2";
+  job.level = "STUDY";
+  job.uids = "1.2.3.1";
+  const int64_t id = index_->add_job(job);
+  auto claimed = index_->claim_job(1000);
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(claimed->id, id);
+  EXPECT_EQ(claimed->state, "running");
+  EXPECT_EQ(claimed->attempts, 1);
+  EXPECT_FALSE(index_->claim_job(1000));  // running jobs are not handed out twice
+  index_->retry_job(id, "unreachable", 2000);
+  EXPECT_FALSE(index_->claim_job(1999));  // backoff
+  ASSERT_TRUE(index_->claim_job(2000));
+  index_->update_job_progress(id, 10, 4, 1);
+  EXPECT_EQ(index_->requeue_running_jobs(), 1u);  // a restart resumes it
+  auto again = index_->claim_job(3000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->completed, 4);
+  EXPECT_EQ(again->failed, 1);
+  EXPECT_TRUE(index_->cancel_job(id));
+  index_->finish_job(id, "done", "");
+  EXPECT_EQ(index_->job(id)->state, "cancelled");  // a cancelled job stays cancelled
+  EXPECT_EQ(index_->jobs().size(), 1u);
+}
+
+}  // namespace

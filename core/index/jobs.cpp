@@ -1,0 +1,161 @@
+// The job table of the index: durable send and retrieve jobs, shared by the server (which runs
+// them) and the command line (which queues and watches them) through SQLite's locking.
+
+#include <ctime>
+
+#include "index/index.h"
+#include "index/leases.h"
+#include "index/sqlite.h"
+
+namespace ossa::index {
+namespace {
+
+const char* const kJobColumns =
+    "id, kind, node, level, uids, method, state, total, completed, failed, attempts, "
+    "next_attempt_at, error, created_at, updated_at";
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm parts{};
+  gmtime_r(&t, &parts);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return text;
+}
+
+Job read_job(sql::Statement& q) {
+  Job j;
+  j.id = q.int64(0);
+  j.kind = q.text(1);
+  j.node = q.text(2);
+  j.level = q.text(3);
+  j.uids = q.text(4);
+  j.method = q.text(5);
+  j.state = q.text(6);
+  j.total = q.int64(7);
+  j.completed = q.int64(8);
+  j.failed = q.int64(9);
+  j.attempts = q.int64(10);
+  j.next_attempt_at = q.int64(11);
+  j.error = q.text(12);
+  j.created_at = q.text(13);
+  j.updated_at = q.text(14);
+  return j;
+}
+
+}  // namespace
+
+int64_t Index::add_job(const Job& job) {
+  WriterLock lock(writer_mutex_, *writer_);
+  const std::string now = now_text();
+  auto& insert = writer_->cached(
+      "INSERT INTO jobs(kind, node, level, uids, method, state, created_at, updated_at) "
+      "VALUES(?,?,?,?,?,'pending',?,?)");
+  insert.bind(1, job.kind).bind(2, job.node).bind(3, job.level).bind(4, job.uids);
+  insert.bind(5, job.method).bind(6, now).bind(7, now);
+  insert.run();
+  return writer_->last_insert_id();
+}
+
+std::optional<Job> Index::claim_job(int64_t now) {
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  auto& next = writer_->cached(
+      "SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT 1");
+  next.bind(1, now);
+  if (!next.step()) {
+    next.reset();
+    return std::nullopt;
+  }
+  const int64_t id = next.int64(0);
+  next.reset();
+  writer_
+      ->cached("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? "
+               "WHERE id = ?")
+      .bind(1, now_text())
+      .bind(2, id)
+      .run();
+  tx.commit();
+  auto& read = writer_->cached(
+      "SELECT id, kind, node, level, uids, method, state, total, completed, failed, attempts, "
+      "next_attempt_at, error, created_at, updated_at FROM jobs WHERE id = ?");
+  read.bind(1, id);
+  std::optional<Job> job;
+  if (read.step()) job = read_job(read);
+  read.reset();
+  return job;
+}
+
+std::optional<Job> Index::job(int64_t id) {
+  ReaderLease db(*this);
+  sql::Statement q = db->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return read_job(q);
+}
+
+std::vector<Job> Index::jobs(size_t limit) {
+  ReaderLease db(*this);
+  sql::Statement q =
+      db->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id DESC LIMIT ?");
+  q.bind(1, static_cast<int64_t>(limit));
+  std::vector<Job> out;
+  while (q.step()) out.push_back(read_job(q));
+  return out;
+}
+
+void Index::update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed) {
+  WriterLock lock(writer_mutex_, *writer_);
+  writer_
+      ->cached("UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?")
+      .bind(1, total)
+      .bind(2, completed)
+      .bind(3, failed)
+      .bind(4, now_text())
+      .bind(5, id)
+      .run();
+}
+
+void Index::finish_job(int64_t id, const std::string& state, const std::string& error) {
+  WriterLock lock(writer_mutex_, *writer_);
+  // A job cancelled meanwhile stays cancelled.
+  writer_
+      ->cached("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND "
+               "state <> 'cancelled'")
+      .bind(1, state)
+      .bind(2, error)
+      .bind(3, now_text())
+      .bind(4, id)
+      .run();
+}
+
+void Index::retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) {
+  WriterLock lock(writer_mutex_, *writer_);
+  writer_
+      ->cached("UPDATE jobs SET state = 'pending', error = ?, next_attempt_at = ?, updated_at = ? "
+               "WHERE id = ? AND state = 'running'")
+      .bind(1, error)
+      .bind(2, next_attempt_at)
+      .bind(3, now_text())
+      .bind(4, id)
+      .run();
+}
+
+bool Index::cancel_job(int64_t id) {
+  WriterLock lock(writer_mutex_, *writer_);
+  writer_
+      ->cached("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ? AND "
+               "state IN ('pending', 'running')")
+      .bind(1, now_text())
+      .bind(2, id)
+      .run();
+  return writer_->changes() > 0;
+}
+
+size_t Index::requeue_running_jobs() {
+  WriterLock lock(writer_mutex_, *writer_);
+  writer_->cached("UPDATE jobs SET state = 'pending' WHERE state = 'running'").run();
+  return static_cast<size_t>(writer_->changes());
+}
+
+}  // namespace ossa::index

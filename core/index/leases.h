@@ -1,0 +1,41 @@
+#pragma once
+// Scoped use of the index's connections (private to core/index/): the writer under its mutex, or a
+// reader borrowed from the pool. Both reset every statement on release, so no stepped-but-unfinished
+// statement keeps a read transaction (and an old snapshot of the index) open.
+
+#include <memory>
+#include <mutex>
+
+#include "index/index.h"
+#include "index/sqlite.h"
+
+namespace ossa::index {
+
+// Holds the writer connection; on release no statement is left holding a snapshot.
+class WriterLock {
+ public:
+  WriterLock(std::mutex& mutex, sql::Database& db) : lock_(mutex), db_(db) {}
+  ~WriterLock() { db_.reset_all(); }
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  sql::Database& db_;
+};
+
+// A read connection borrowed from the pool for the duration of one query.
+class Index::ReaderLease {
+ public:
+  explicit ReaderLease(Index& index) : index_(index), db_(index.acquire_reader()) {}
+  ~ReaderLease() {
+    db_->reset_all();
+    index_.release_reader(std::move(db_));
+  }
+  sql::Database& operator*() { return *db_; }
+  sql::Database* operator->() { return db_.get(); }
+
+ private:
+  Index& index_;
+  std::unique_ptr<sql::Database> db_;
+};
+
+}  // namespace ossa::index
