@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/runtime.h"
 #include "dicom/dicom_server.h"
+#include "jobs/job_runner.h"
 #include "ossa/version.h"
 #include "util/log.h"
 
@@ -78,6 +79,13 @@ int run_serve(const std::vector<std::string>& arguments) {
     log::error(e.what());
     return 1;
   }
+  jobs::JobRunnerOptions job_options;
+  job_options.scu.own_aet = cfg.server.aet;
+  job_options.scu.max_pdu = cfg.server.max_pdu;
+  job_options.scu.acse_timeout = cfg.server.acse_timeout_seconds;
+  job_options.scu.dimse_timeout = cfg.server.dimse_timeout_seconds;
+  jobs::JobRunner job_runner(archive, job_options);
+  job_runner.start();
   log::info("ready");
   const int unfinished = server.run(signals.stop());
   if (unfinished > 0) {

@@ -26,11 +26,6 @@ namespace {
 constexpr uint16_t kLocalFailure = 0xC000;  // "unable to process", for failures on Ossa's side
 constexpr size_t kMaxContextsPerAssociation = 128;
 
-bool is_uncompressed(const std::string& ts) {
-  return ts == UID_LittleEndianExplicitTransferSyntax || ts == UID_LittleEndianImplicitTransferSyntax ||
-         ts == UID_BigEndianExplicitTransferSyntax;
-}
-
 SubOperationResult local_failure(const std::string& why) {
   SubOperationResult r;
   r.status = kLocalFailure;
@@ -95,11 +90,19 @@ SubOperationResult InstanceSender::send(const index::InstanceLocation& instance,
     const OFCondition loaded = format.loadFile(OFFilename(file.c_str()));
     if (loaded.bad()) return local_failure(std::string("cannot read the stored file: ") + loaded.text());
     dataset = format.getDataset();
+    // Little endian (explicit, then implicit) is what every peer reads; big endian only when
+    // nothing else was accepted; compressed last.
+    auto rank = [](const std::string& ts) {
+      if (ts == UID_LittleEndianExplicitTransferSyntax) return 0;
+      if (ts == UID_LittleEndianImplicitTransferSyntax) return 1;
+      if (ts == UID_BigEndianExplicitTransferSyntax) return 2;
+      return 3;
+    };
     std::vector<const Context*> order;
-    for (const auto& c : contexts->second)
-      if (is_uncompressed(c.transfer_syntax)) order.push_back(&c);
-    for (const auto& c : contexts->second)
-      if (!is_uncompressed(c.transfer_syntax)) order.push_back(&c);
+    for (const auto& c : contexts->second) order.push_back(&c);
+    std::stable_sort(order.begin(), order.end(), [&](const Context* a, const Context* b) {
+      return rank(a->transfer_syntax) < rank(b->transfer_syntax);
+    });
     for (const Context* c : order) {
       const E_TransferSyntax target = DcmXfer(c->transfer_syntax.c_str()).getXfer();
       if (target == EXS_Unknown) continue;
@@ -133,11 +136,16 @@ SubOperationResult InstanceSender::send(const index::InstanceLocation& instance,
   DcmDataset* detail = nullptr;
   const OFCondition cond =
       dataset ? DIMSE_storeUser(association_, chosen->id, &request, nullptr, dataset, nullptr,
-                                nullptr, DIMSE_BLOCKING, timeout_, &response, &detail)
+                                nullptr, DIMSE_NONBLOCKING, timeout_, &response, &detail)
               : DIMSE_storeUser(association_, chosen->id, &request, file.c_str(), nullptr, nullptr,
-                                nullptr, DIMSE_BLOCKING, timeout_, &response, &detail);
+                                nullptr, DIMSE_NONBLOCKING, timeout_, &response, &detail);
   const std::unique_ptr<DcmDataset> owned_detail(detail);  // allocated by DCMTK for the caller
-  if (cond.bad()) return local_failure(std::string("C-STORE failed: ") + cond.text());
+  if (cond.bad()) {
+    // NONBLOCKING above makes DCMTK honour the DIMSE timeout: a stalled peer fails this instance.
+    SubOperationResult broken = local_failure(std::string("C-STORE failed: ") + cond.text());
+    broken.association_broken = true;
+    return broken;
+  }
   SubOperationResult result;
   result.status = response.DimseStatus;
   return result;
@@ -160,8 +168,11 @@ std::vector<std::vector<ProposedContext>> plan_store_associations(
   std::vector<std::vector<ProposedContext>> plans(1);
   for (const auto& [sop_class, stored] : classes) {
     std::vector<ProposedContext> contexts;
+    // The stored syntax first, in a context of its own, unless the little-endian context below
+    // already offers it.
     for (const auto& ts : stored)
-      if (!is_uncompressed(ts)) contexts.push_back({sop_class, {ts}});
+      if (ts != UID_LittleEndianExplicitTransferSyntax && ts != UID_LittleEndianImplicitTransferSyntax)
+        contexts.push_back({sop_class, {ts}});
     contexts.push_back({sop_class,
                         {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}});
     if (plans.back().size() + contexts.size() > kMaxContextsPerAssociation) plans.emplace_back();

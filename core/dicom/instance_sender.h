@@ -22,6 +22,8 @@ namespace ossa::dicom {
 struct SubOperationResult {
   uint16_t status = 0;  // the peer's C-STORE status; 0xA702-style local failures as 0xC000
   std::string error;    // why it failed locally (no context, conversion impossible, I/O)
+  // The exchange itself failed (network, timeout): the association is in an unknown state.
+  bool association_broken = false;
   bool is_failure() const;
   bool is_warning() const;
 };
@@ -56,6 +58,8 @@ void register_codecs();
 struct ProposedContext {
   std::string sop_class;
   std::vector<std::string> transfer_syntaxes;
+  // Ossa proposes the SCP role for this class (a C-GET requester's storage contexts).
+  bool requester_is_scp = false;
 };
 std::vector<std::vector<ProposedContext>> plan_store_associations(
     const std::vector<index::InstanceLocation>& instances);

@@ -15,7 +15,7 @@ RequestedAssociation::~RequestedAssociation() {
 
 bool RequestedAssociation::open(const std::string& own_aet, const archive::Node& node,
                                 const std::vector<ProposedContext>& contexts, uint32_t max_pdu,
-                                int acse_timeout, std::string& why, bool scp_role) {
+                                int acse_timeout, std::string& why) {
   OFCondition cond = ASC_initializeNetwork(NET_REQUESTOR, 0, acse_timeout, &network_);
   T_ASC_Parameters* params = nullptr;
   if (cond.good()) cond = ASC_createAssociationParameters(&params, static_cast<long>(max_pdu));
@@ -32,7 +32,7 @@ bool RequestedAssociation::open(const std::string& own_aet, const archive::Node&
     for (const auto& ts : c.transfer_syntaxes) syntaxes.push_back(ts.c_str());
     ASC_addPresentationContext(params, id, c.sop_class.c_str(), syntaxes.data(),
                                static_cast<int>(syntaxes.size()),
-                               scp_role ? ASC_SC_ROLE_SCP : ASC_SC_ROLE_DEFAULT);
+                               c.requester_is_scp ? ASC_SC_ROLE_SCP : ASC_SC_ROLE_DEFAULT);
     id = static_cast<T_ASC_PresentationContextID>(id + 2);
   }
   cond = ASC_requestAssociation(network_, params, &association_);

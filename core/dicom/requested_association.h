@@ -21,13 +21,11 @@ class RequestedAssociation {
   RequestedAssociation(const RequestedAssociation&) = delete;
   RequestedAssociation& operator=(const RequestedAssociation&) = delete;
 
-  // Requests an association with `node` proposing `contexts` (each with its transfer syntaxes;
-  // `scp_role` proposes the SCP role for Ossa on them, as a C-GET requester must for the storage
-  // classes it takes back).
-  // Returns false with a reason (unreachable, rejected, ...).
+  // Requests an association with `node` proposing `contexts`, each with its transfer syntaxes and
+  // role (see ProposedContext). Returns false with a reason (unreachable, rejected, ...).
   bool open(const std::string& own_aet, const archive::Node& node,
             const std::vector<ProposedContext>& contexts, uint32_t max_pdu, int acse_timeout,
-            std::string& why, bool scp_role = false);
+            std::string& why);
   T_ASC_Association* get() { return association_; }
   // The accepted presentation context for an abstract syntax, or 0.
   unsigned char context_for(const std::string& abstract_syntax) const;

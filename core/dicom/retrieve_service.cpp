@@ -188,30 +188,43 @@ OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   const std::string what = "C-MOVE from " + ctx.peer + " to " + node->aet + " (" + level + ")";
   if (items.empty()) return respond(0x0000, Progress{}, true, nullptr, nullptr);
 
-  // One association per group of SOP classes (an association carries at most 128 contexts).
-  std::vector<std::unique_ptr<RequestedAssociation>> associations;
-  std::vector<std::unique_ptr<InstanceSender>> senders;
-  std::map<std::string, InstanceSender*> sender_for_class;
-  std::map<std::string, std::string> error_for_class;
-  for (const auto& plan : plan_store_associations(items)) {
-    auto association = std::make_unique<RequestedAssociation>();
-    std::string why;
-    if (!association->open(ctx.own_aet, *node, plan, ctx.max_pdu, ctx.acse_timeout_seconds, why)) {
-      log::warning(what, ": cannot associate with ", node->host, ":", node->port, ": ", why);
-      for (const auto& c : plan) error_for_class[c.sop_class] = "cannot associate: " + why;
-      continue;
-    }
-    senders.push_back(std::make_unique<InstanceSender>(association->get(), ctx.dimse_timeout_seconds,
-                                                       index::trim(ctx.calling_aet), request.MessageID));
-    for (const auto& c : plan) sender_for_class[c.sop_class] = senders.back().get();
-    associations.push_back(std::move(association));
-  }
+  // One association per group of SOP classes (an association carries at most 128 contexts),
+  // opened one after the other: a destination may serve a single association at a time.
+  const auto plans = plan_store_associations(items);
+  std::map<std::string, size_t> plan_of_class;
+  for (size_t p = 0; p < plans.size(); ++p)
+    for (const auto& c : plans[p]) plan_of_class[c.sop_class] = p;
+  std::vector<size_t> order;  // instance indexes, grouped by association, stable within a group
+  for (size_t p = 0; p < plans.size(); ++p)
+    for (size_t i = 0; i < items.size(); ++i)
+      if (plan_of_class[items[i].sop_class_uid] == p) order.push_back(i);
+  std::vector<index::InstanceLocation> ordered;
+  for (size_t i : order) ordered.push_back(items[i]);
+
+  size_t open_plan = plans.size();
+  std::unique_ptr<RequestedAssociation> association;
+  std::unique_ptr<InstanceSender> sender;
+  std::string association_error;
   return run_sub_operations(
-      ctx, pres_id, request.MessageID, items,
+      ctx, pres_id, request.MessageID, ordered,
       [&](size_t i) {
-        const auto it = sender_for_class.find(items[i].sop_class_uid);
-        if (it == sender_for_class.end()) return local_failure(error_for_class[items[i].sop_class_uid]);
-        return send_guarded(*it->second, ctx.archive, items[i]);
+        const size_t plan = plan_of_class[ordered[i].sop_class_uid];
+        if (plan != open_plan) {
+          sender.reset();
+          association = std::make_unique<RequestedAssociation>();  // releases the previous one
+          open_plan = plan;
+          association_error.clear();
+          if (!association->open(ctx.own_aet, *node, plans[plan], ctx.max_pdu,
+                                 ctx.acse_timeout_seconds, association_error)) {
+            log::warning(what, ": cannot associate with ", node->host, ":", node->port, ": ",
+                         association_error);
+          } else {
+            sender = std::make_unique<InstanceSender>(association->get(), ctx.dimse_timeout_seconds,
+                                                      index::trim(ctx.calling_aet), request.MessageID);
+          }
+        }
+        if (!sender) return local_failure("cannot associate: " + association_error);
+        return send_guarded(*sender, ctx.archive, ordered[i]);
       },
       respond, what);
 }

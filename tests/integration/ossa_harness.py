@@ -992,3 +992,378 @@ class TempDirTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Retrieval (C-MOVE / C-GET): remote nodes in the config, storescp destinations, movescu and getscu.
+# Added for test_retrieve.py and test_transcode.py; nothing above depends on it.
+
+STATUS_PENDING = 0xFF00
+STATUS_SUBOPS_WARNING = 0xB000
+STATUS_MOVE_DESTINATION_UNKNOWN = 0xA801
+STATUS_SUBOPS_ALL_FAILED = 0xA702
+
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
+
+def node(aet, port, host="127.0.0.1", name=None, **flags):
+    """One entry of the config's `nodes:` list. flags: move_destination, query, retrieve, send."""
+    n = {"name": name or aet, "aet": aet, "host": host, "port": int(port)}
+    for key in ("move_destination", "query", "retrieve", "send"):
+        if key in flags:
+            n[key] = bool(flags.pop(key))
+    if flags:
+        raise TypeError("unknown node keys %r" % sorted(flags))
+    return n
+
+
+def config_yaml(config):
+    """Like to_yaml, plus top-level sections that are lists of mappings (`nodes:`), written as a
+    block sequence of flow mappings: `  - {name: "X", aet: "X", port: 104}`."""
+    lines = []
+    for section, body in config.items():
+        if isinstance(body, (list, tuple)):
+            if not body:
+                lines.append("%s: []" % section)
+                continue
+            lines.append("%s:" % section)
+            for item in body:
+                lines.append("  - {" + ", ".join("%s: %s" % (k, _yaml_scalar(v))
+                                                 for k, v in item.items()) + "}")
+        else:
+            lines.append("%s:" % section)
+            for key, value in body.items():
+                lines.append("  %s: %s" % (key, _yaml_scalar(value)))
+    return "\n".join(lines) + "\n"
+
+
+def set_nodes(server, nodes):
+    """Gives an OssaServer (not running, or restarted afterwards) a `nodes:` section; returns it.
+
+        srv = self.server(start=False); h.set_nodes(srv, [h.node("DEST", scp.port)]); srv.start()
+    """
+    server.config["nodes"] = [dict(n) for n in nodes]
+    server.config_path.write_text(config_yaml(server.config))
+    return server
+
+
+class StoreScpProcess:
+    """DCMTK storescp as a C-MOVE destination: `storescp -aet AET -od DIR [options] PORT` on a free
+    port, in its own process group (stop() also ends --fork children). options e.g. ["+xi"]
+    (accept implicit VR little endian only), ["+xa"] (accept all transfer syntaxes), ["+B"] (write
+    the received data set bit for bit). With debug=True the log has every DIMSE command (calling
+    AE title, Move Originator AE Title / ID of each C-STORE-RQ)."""
+
+    def __init__(self, folder, aet="DEST", options=(), port=None, debug=False, fork=False):
+        self.folder = Path(folder)
+        self.outdir = self.folder / "in"
+        self.aet = aet
+        self.options = list(options)
+        self.port = port or free_port()
+        self.debug = debug
+        self.fork = fork
+        self.proc = None
+        self.log_path = self.folder / "storescp.log"
+        self._log = None
+
+    def start(self, timeout=20.0):
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        args = ["storescp", "-d" if self.debug else "-v", "-aet", self.aet, "-od", str(self.outdir),
+                "-ta", "30", "-td", "60"] + self.options
+        if self.fork:
+            args.append("--fork")
+        args.append(str(self.port))
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=self._log,
+                                     stdin=subprocess.DEVNULL, env=dcmtk_env(),
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        refuses = "--refuse" in self.options
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("storescp exited with %s:\n%s" % (self.proc.returncode,
+                                                                       self.log_text()[-2000:]))
+            if refuses:  # it answers no C-ECHO: wait until it listens
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return self
+                except OSError:
+                    pass
+            else:
+                r = run(["echoscu", "-aec", self.aet, "-to", "5", "-ta", "5", "127.0.0.1",
+                         self.port], timeout=20)
+                if r.returncode == 0:
+                    return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("storescp did not answer C-ECHO:\n" + self.log_text()[-2000:])
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+        self.proc = None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def clear(self):
+        """Empties the output folder (between retrievals)."""
+        if self.outdir.exists():
+            for p in self.outdir.iterdir():
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink()
+        self.outdir.mkdir(parents=True, exist_ok=True)
+
+    def files(self):
+        return dicom_files_by_sop(self.outdir)
+
+    def log_size(self):
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def dicom_files_by_sop(folder):
+    """{SOP Instance UID: path} of the DICOM files in a folder (not recursive). A UID received twice
+    maps to a list of paths under the key ("dup", uid)."""
+    out = {}
+    folder = Path(folder)
+    if not folder.exists():
+        return out
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        try:
+            ds = pydicom.dcmread(str(p), stop_before_pixels=True, force=True)
+            uid = str(ds.SOPInstanceUID)
+        except Exception:  # noqa: BLE001 - a file that is not DICOM is reported under its name
+            out[("unreadable", p.name)] = p
+            continue
+        if uid in out:
+            out.setdefault(("dup", uid), [out[uid]]).append(p)
+        else:
+            out[uid] = p
+    return out
+
+
+_DIMSE_FIELD = re.compile(r"^(?:[DI]: )?([A-Za-z][A-Za-z /-]*?)\s*: (.*)$")
+
+
+def parse_dimse_messages(output, direction="INCOMING"):
+    """The DIMSE messages a DCMTK tool run with -d dumped: [{field: text}] in order (fields e.g.
+    "Message Type", "Remaining Suboperations", "DIMSE Status")."""
+    msgs = []
+    cur = None
+    for line in output.splitlines():
+        if "%s DIMSE MESSAGE" % direction in line:
+            cur = {}
+            continue
+        if cur is not None:
+            if "END DIMSE MESSAGE" in line:
+                msgs.append(cur)
+                cur = None
+                continue
+            m = _DIMSE_FIELD.match(line.strip())
+            if m:
+                cur.setdefault(m.group(1).strip(), m.group(2).strip())
+    return msgs
+
+
+def _count(text):
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+class RetrieveResult:
+    """Outcome of one movescu/getscu run with -d.
+
+    responses: [{"status", "remaining", "completed", "failed", "warning", "dataset"}] of every
+    C-MOVE-RSP / C-GET-RSP in order; final_status etc. from the last one (None when none came:
+    association rejected, no presentation context, ...); failed_uids: the Failed SOP Instance UID
+    List (0008,0058) of the final response as movescu printed it (getscu 3.6.7 does not read the
+    final response's data set, so it is always empty there); files: {SOP Instance UID: path} of
+    what arrived in outdir (getscu -od; for movescu, the destination's folder is read by the test).
+    """
+
+    def __init__(self, proc, kind, outdir=None, elapsed=None):
+        self.kind = kind
+        self.returncode = proc.returncode
+        self.output = proc.out
+        self.elapsed = elapsed
+        self.responses = []
+        rsp_type = "C-%s RSP" % kind
+        for m in parse_dimse_messages(self.output):
+            if m.get("Message Type") != rsp_type:
+                continue
+            st = re.match(r"0x([0-9A-Fa-f]{4})", m.get("DIMSE Status", ""))
+            self.responses.append({
+                "status": int(st.group(1), 16) if st else None,
+                "remaining": _count(m.get("Remaining Suboperations")),
+                "completed": _count(m.get("Completed Suboperations")),
+                "failed": _count(m.get("Failed Suboperations")),
+                "warning": _count(m.get("Warning Suboperations")),
+                "dataset": m.get("Data Set", "") == "present",
+            })
+        final = self.responses[-1] if self.responses else {}
+        self.final_status = final.get("status")
+        if self.final_status in (STATUS_PENDING, 0xFF01):
+            self.final_status = None  # the exchange did not finish
+        self.completed = final.get("completed")
+        self.failed = final.get("failed")
+        self.warning = final.get("warning")
+        self.remaining = final.get("remaining")
+        self.failed_uids = []
+        tail = self.output
+        pos = self.output.rfind("Response Identifiers:")
+        if pos >= 0:
+            tail = self.output[pos:]
+            m = re.search(r"\(0008,0058\) UI \[([^\]]*)\]", tail)
+            if m:
+                self.failed_uids = [u for u in m.group(1).split("\\") if u]
+        self.pending = [r for r in self.responses if r["status"] in (STATUS_PENDING, 0xFF01)]
+        self.outdir = outdir
+        self.files = dicom_files_by_sop(outdir) if outdir is not None else {}
+
+    @property
+    def association_rejected(self):
+        return "Association Rejected" in self.output
+
+    def summary(self):
+        return ("%s final=%s completed=%s failed=%s warning=%s remaining=%s responses=%d "
+                "failed_uids=%d" % (self.kind, "None" if self.final_status is None
+                                    else "0x%04X" % self.final_status, self.completed, self.failed,
+                                    self.warning, self.remaining, len(self.responses),
+                                    len(self.failed_uids)))
+
+    def __repr__(self):
+        return "RetrieveResult(%s)" % self.summary()
+
+
+def _retrieve_args(tool, port, keys, level, model, aec, aet, options):
+    args = [tool, "-d", "-" + model, "-aet", aet, "-aec", aec, "-to", "30", "-ta", "30",
+            "-td", "120"]
+    args += list(options)
+    if level is not None:
+        args += ["-k", "QueryRetrieveLevel=%s" % level]
+    for k in keys:
+        args += ["-k", _key_arg(k)]
+    return args
+
+
+def movescu(port, keys, dest, level=None, model="S", aec="OSSA", aet="MOVESCU", options=(),
+            timeout=300):
+    """One C-MOVE with movescu -d to the move destination AE title `dest`; RetrieveResult.
+
+    keys as for findscu ("Keyword=value" or (keyword, value)); model "S" Study Root, "P" Patient
+    Root. The received files are in the destination's folder (StoreScpProcess.files())."""
+    args = _retrieve_args("movescu", port, keys, level, model, aec, aet, options)
+    args += ["-aem", dest, "127.0.0.1", str(port)]
+    t0 = time.monotonic()
+    proc = run(args, timeout=timeout)
+    return RetrieveResult(proc, "MOVE", elapsed=time.monotonic() - t0)
+
+
+def getscu(port, keys, outdir, level=None, model="S", aec="OSSA", aet="GETSCU", options=(),
+           timeout=300):
+    """One C-GET with getscu -d -od outdir (created); RetrieveResult with .files read from outdir.
+    options e.g. ["+xi"]: accept implicit VR little endian only for the incoming C-STOREs."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    args = _retrieve_args("getscu", port, keys, level, model, aec, aet, options)
+    args += ["-od", str(outdir), "127.0.0.1", str(port)]
+    t0 = time.monotonic()
+    proc = run(args, timeout=timeout)
+    return RetrieveResult(proc, "GET", outdir=outdir, elapsed=time.monotonic() - t0)
+
+
+def retrieve_popen(tool, port, keys, level=None, model="S", aec="OSSA", aet=None, dest=None,
+                   outdir=None, options=()):
+    """Starts movescu (dest=AE title) or getscu (outdir) without waiting: (Popen, finish) where
+    finish() waits and returns the RetrieveResult. For concurrency tests."""
+    aet = aet or tool.upper()
+    args = _retrieve_args(tool, port, keys, level, model, aec, aet, options)
+    if tool == "movescu":
+        args += ["-aem", dest]
+    else:
+        Path(outdir).mkdir(parents=True, exist_ok=True)
+        args += ["-od", str(outdir)]
+    args += ["127.0.0.1", str(port)]
+    args = [_arg(a) for a in args]
+    t0 = time.monotonic()
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dcmtk_env())
+
+    def finish(timeout=300):
+        out, _ = p.communicate(timeout=timeout)
+        p.out = out.decode("utf-8", "replace")
+        return RetrieveResult(p, "MOVE" if tool == "movescu" else "GET",
+                              outdir=outdir if tool == "getscu" else None,
+                              elapsed=time.monotonic() - t0)
+    return p, finish
+
+
+def _values_equal(a, b):
+    from pydicom.sequence import Sequence
+    if isinstance(a, Sequence) or isinstance(b, Sequence):
+        if not (isinstance(a, Sequence) and isinstance(b, Sequence)) or len(a) != len(b):
+            return False
+        return all(not dataset_differences(x, y) for x, y in zip(a, b))
+    if isinstance(a, (bytes, bytearray)) or isinstance(b, (bytes, bytearray)):
+        return bytes(a or b"") == bytes(b or b"")
+    return a == b
+
+
+def dataset_differences(a, b, ignore=()):
+    """Tags (as "(gggg,eeee) keyword") whose values differ between two pydicom datasets, File Meta
+    (group 0002) left out; `ignore`: keywords or tags not compared. Values are compared as decoded
+    (so the same data in implicit and explicit VR compare equal); bytes exactly."""
+    from pydicom.tag import Tag
+    skip = set()
+    for i in ignore:
+        skip.add(Tag(i))
+    diffs = []
+    tags = sorted(set(a.keys()) | set(b.keys()))
+    for t in tags:
+        if t.group == 0x0002 or t in skip:
+            continue
+        name = "(%04X,%04X) %s" % (t.group, t.element, pydicom.datadict.keyword_for_tag(t) or "")
+        if t not in a or t not in b:
+            diffs.append(name + (" only in the first" if t in a else " only in the second"))
+            continue
+        try:
+            if not _values_equal(a[t].value, b[t].value):
+                diffs.append(name)
+        except Exception as e:  # noqa: BLE001
+            diffs.append("%s (not comparable: %s)" % (name, e))
+    return diffs
