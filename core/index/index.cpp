@@ -388,23 +388,26 @@ void Index::refresh_statistics() {
 Index::~Index() = default;
 
 void Index::create_schema() {
-  sql::Statement version = writer_->prepare("PRAGMA user_version");
-  version.step();
-  const int64_t current = version.int64(0);
+  int64_t current = 0;
+  {
+    // Scoped: a statement left open would hold a read snapshot, and BEGIN IMMEDIATE on a stale
+    // snapshot fails at once (SQLITE_BUSY_SNAPSHOT) instead of waiting for the lock.
+    sql::Statement version = writer_->prepare("PRAGMA user_version");
+    version.step();
+    current = version.int64(0);
+  }
   if (current > kSchemaVersion) {
     throw sql::Error(SQLITE_ERROR, "index " + file_.string() + " has schema version " +
                                        int_text(current) + ", newer than this Ossa (" +
                                        int_text(kSchemaVersion) + ")");
   }
-  writer_->exec("BEGIN IMMEDIATE");
-  try {
-    writer_->exec(kSchema);
-    writer_->exec("PRAGMA user_version=2");
-    writer_->exec("COMMIT");
-  } catch (...) {
-    writer_->exec("ROLLBACK");
-    throw;
-  }
+  if (current == kSchemaVersion) return;  // nothing to create: no write lock needed
+  // Every statement of the schema is idempotent (IF NOT EXISTS), so older versions are brought
+  // up to date by running it again.
+  sql::Transaction tx(*writer_);
+  writer_->exec(kSchema);
+  writer_->exec("PRAGMA user_version=2");
+  tx.commit();
 }
 
 std::unique_ptr<sql::Database> Index::acquire_reader() {
