@@ -21,6 +21,7 @@ int run_send(const std::vector<std::string>& args);
 int run_retrieve(const std::vector<std::string>& args);
 int run_jobs(const std::vector<std::string>& args);
 int run_delete(const std::vector<std::string>& args);
+int run_nodes(const std::vector<std::string>& args);  // node_commands.cpp
 
 // Shared by the commands that take --config: the file given, else $OSSA_CONFIG, else
 // ./config/ossa.yaml. Returns false (after printing why) on a usage error.

@@ -26,6 +26,8 @@ void print_usage() {
       "                                   queue a retrieve job (C-MOVE to Ossa, or C-GET)\n"
       "  jobs [--config FILE] [ID [--wait] | --cancel ID]   list, watch or cancel jobs\n"
       "  delete [--config FILE] LEVEL KEY...  delete patients (by ID), studies, series, instances\n"
+      "  nodes [--config FILE] [add NAME AET HOST PORT [--move-destination] [--query] [--retrieve]\n"
+      "        [--send] | remove NAME]     list, add or remove remote nodes at run time\n"
       "  version                          print the versions of Ossa, DCMTK and SQLite\n",
       stderr);
 }
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "retrieve") return ossa::app::run_retrieve(args);
     if (command == "jobs") return ossa::app::run_jobs(args);
     if (command == "delete") return ossa::app::run_delete(args);
+    if (command == "nodes") return ossa::app::run_nodes(args);
     if (command == "version" || command == "--version") return ossa::app::run_version();
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();

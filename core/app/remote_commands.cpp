@@ -3,6 +3,7 @@
 // never open the archive, so they work while the server runs or when the storage is unavailable.
 
 #include <cctype>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -36,7 +37,21 @@ constexpr const char* kQueryUsage =
 // when there is none.
 std::optional<archive::Node> find_node(const char* command, const config::Config& cfg,
                                        const std::string& wanted) {
-  const std::vector<archive::Node> nodes = archive_options(cfg).nodes;
+  std::vector<archive::Node> nodes = archive_options(cfg).nodes;
+  // Nodes added at run time live in the index; read them without opening the archive.
+  std::error_code ec;
+  if (std::filesystem::exists(cfg.index.path, ec)) {
+    try {
+      index::Index idx(cfg.index.path);
+      for (const auto& r : idx.nodes()) {
+        nodes.push_back({r.name, r.aet, r.host, static_cast<uint16_t>(r.port), r.move_destination,
+                         r.query, r.retrieve, r.send});
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ossa %s: cannot read run-time nodes from %s: %s\n", command,
+                   cfg.index.path.c_str(), e.what());
+    }
+  }
   for (const auto& n : nodes)
     if (n.name == wanted) return n;
   for (const auto& n : nodes)

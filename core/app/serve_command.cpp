@@ -59,6 +59,7 @@ int run_serve(const std::vector<std::string>& arguments) {
 
   log::info("Ossa ", OSSA_VERSION_STRING, " starting with ", cfg.source.string());
   archive::Archive archive(archive_options(cfg));
+  archive.index().refresh_statistics();
   // No counting here: start-up must not read the whole index (counts() is for status requests).
   log::info("archive: storage ", cfg.storage.path.string(), ", index ", cfg.index.path.string());
 

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include "archive/ingest_pipeline.h"
+#include "index/sqlite.h"
+
+#include <stdexcept>
 #include "dicom/instance_reader.h"
 #include "util/log.h"
 
@@ -159,17 +162,50 @@ size_t Archive::delete_entity(index::Level level, const std::string& key) {
   return files.size();
 }
 
-std::optional<Node> Archive::node_by_name(const std::string& name_or_aet) const {
-  for (const auto& node : options_.nodes)
-    if (node.name == name_or_aet) return node;
-  return node_by_aet(name_or_aet);
+std::vector<Node> Archive::nodes() {
+  std::vector<Node> all = options_.nodes;
+  for (const auto& r : index_->nodes()) {
+    all.push_back({r.name, r.aet, r.host, static_cast<uint16_t>(r.port), r.move_destination,
+                   r.query, r.retrieve, r.send});
+  }
+  return all;
 }
 
-std::optional<Node> Archive::node_by_aet(const std::string& aet) const {
-  for (const auto& node : options_.nodes)
+std::optional<Node> Archive::node_by_name(const std::string& name_or_aet) {
+  const std::vector<Node> all = nodes();
+  for (const auto& node : all)
+    if (node.name == name_or_aet) return node;
+  for (const auto& node : all)
+    if (node.aet == name_or_aet) return node;
+  return std::nullopt;
+}
+
+std::optional<Node> Archive::node_by_aet(const std::string& aet) {
+  for (const auto& node : nodes())
     if (node.aet == aet) return node;
   return std::nullopt;
 }
+
+void Archive::add_node(const Node& node) {
+  for (const auto& configured : options_.nodes) {
+    if (configured.name == node.name || configured.aet == node.aet) {
+      throw std::invalid_argument("node " + configured.name + " (" + configured.aet +
+                                  ") is declared in the configuration file; change it there");
+    }
+  }
+  if (node.name.empty() || node.aet.empty() || node.aet.size() > 16 || node.host.empty() ||
+      node.port == 0) {
+    throw std::invalid_argument("a node needs a name, an AE title of 1-16 characters, a host and a port");
+  }
+  try {
+    index_->put_node({node.name, node.aet, node.host, node.port, node.move_destination, node.query,
+                      node.retrieve, node.send});
+  } catch (const index::sql::Error& e) {
+    throw std::invalid_argument("AE title " + node.aet + " already belongs to another node");
+  }
+}
+
+bool Archive::remove_node(const std::string& name) { return index_->remove_node(name); }
 
 void Archive::find(const index::FindQuery& query,
                    const std::function<bool(index::FindMatch&&)>& on_match) {

@@ -81,10 +81,16 @@ class Archive {
   // Returns the number of instances deleted. A deleted instance can be received again.
   size_t delete_entity(index::Level level, const std::string& key);
 
-  // Declared remote nodes.
-  std::vector<Node> nodes() const { return options_.nodes; }
-  std::optional<Node> node_by_aet(const std::string& aet) const;
-  std::optional<Node> node_by_name(const std::string& name_or_aet) const;
+  // Declared remote nodes: those of the configuration, then those added at run time (kept in the
+  // index, so they survive a restart and are seen by every Ossa process at once).
+  std::vector<Node> nodes();
+  std::optional<Node> node_by_aet(const std::string& aet);
+  std::optional<Node> node_by_name(const std::string& name_or_aet);
+  // Adds (or replaces) a run-time node. Throws std::invalid_argument when the name or AE title is
+  // one of the configuration's, or the AE title belongs to another node.
+  void add_node(const Node& node);
+  // Removes a run-time node; false when there is none of that name (configured ones stay).
+  bool remove_node(const std::string& name);
 
   // Durable jobs (run by the server's job runner; see jobs/job_runner.h).
   int64_t queue_job(const index::Job& job) { return index_->add_job(job); }

@@ -115,7 +115,12 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
     OFString value;
     identifier.findAndGetOFStringArray(key, value);
     const std::string v = index::trim(value.c_str());
-    if (v.empty() || v.find_first_of("*?\\") != std::string::npos) {
+    if (v.empty()) {
+      return failed(std::move(f), 0xA900, key,
+                    std::string(DcmTag(key).getTagName()) + " is required at " + f.level_text +
+                        " level");
+    }
+    if (v.find_first_of("*?\\") != std::string::npos) {
       return failed(std::move(f), 0xA900, key,
                     std::string(DcmTag(key).getTagName()) + " must be a single value at " +
                         f.level_text + " level");

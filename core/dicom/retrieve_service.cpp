@@ -88,10 +88,13 @@ bool resolve_request(ServiceContext& ctx, T_ASC_PresentationContextID pres_id, Q
 }
 
 // Runs the sub-operations with `send_one`, answering pending after each and the final status.
+// `on_requester_association` (C-GET): a broken sub-operation exchange means the requester's own
+// association is gone, so the operation ends there.
 OFCondition run_sub_operations(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                                DIC_US message_id, const std::vector<index::InstanceLocation>& items,
                                const std::function<SubOperationResult(size_t)>& send_one,
-                               const SendResponse& respond, const std::string& what) {
+                               const SendResponse& respond, const std::string& what,
+                               bool on_requester_association = false) {
   Progress p;
   p.remaining = static_cast<int>(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
@@ -100,6 +103,11 @@ OFCondition run_sub_operations(ServiceContext& ctx, T_ASC_PresentationContextID 
       break;
     }
     const SubOperationResult r = send_one(i);
+    if (r.association_broken && on_requester_association) {
+      log::warning(what, ": the requester's association broke after ", p.completed, " of ",
+                   items.size(), ": ", r.error);
+      return makeOFCondition(OFM_dcmnet, 1, OF_error, r.error.c_str());
+    }
     --p.remaining;
     if (r.status == 0) {
       ++p.completed;
@@ -224,7 +232,15 @@ OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
           }
         }
         if (!sender) return local_failure("cannot associate: " + association_error);
-        return send_guarded(*sender, ctx.archive, ordered[i]);
+        SubOperationResult r = send_guarded(*sender, ctx.archive, ordered[i]);
+        if (r.association_broken) {
+          // The destination dropped the association: the rest of this group fails at once
+          // instead of each timing out on a dead connection.
+          sender.reset();
+          association.reset();
+          association_error = r.error;
+        }
+        return r;
       },
       respond, what);
 }
@@ -260,7 +276,7 @@ OFCondition serve_get(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   return run_sub_operations(
       ctx, pres_id, request.MessageID, items,
       [&](size_t i) { return send_guarded(sender, ctx.archive, items[i]); },
-      respond, what);
+      respond, what, /*on_requester_association=*/true);
 }
 
 }  // namespace ossa::dicom

@@ -15,7 +15,7 @@
 namespace ossa::index {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -107,6 +107,18 @@ CREATE TABLE IF NOT EXISTS jobs(
   updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
+
+-- Remote nodes added at run time (those of the configuration file are not stored here).
+CREATE TABLE IF NOT EXISTS nodes(
+  name TEXT PRIMARY KEY,
+  aet TEXT NOT NULL UNIQUE,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  move_destination INTEGER NOT NULL,
+  query INTEGER NOT NULL,
+  retrieve INTEGER NOT NULL,
+  send INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- The durable change log (what plugins consume as on_stored events).
 CREATE TABLE IF NOT EXISTS changes(
@@ -373,7 +385,6 @@ Index::Index(const std::filesystem::path& file) : file_(file) {
   writer_ = std::make_unique<sql::Database>(file);
   register_functions(*writer_);
   create_schema();
-  refresh_statistics();
 }
 
 void Index::refresh_statistics() {
@@ -406,7 +417,7 @@ void Index::create_schema() {
   // up to date by running it again.
   sql::Transaction tx(*writer_);
   writer_->exec(kSchema);
-  writer_->exec("PRAGMA user_version=2");
+  writer_->exec("PRAGMA user_version=3");
   tx.commit();
 }
 

@@ -77,6 +77,13 @@ struct Job {
   std::string error, created_at, updated_at;
 };
 
+// A remote node as the index keeps it (nodes added at run time).
+struct NodeRow {
+  std::string name, aet, host;
+  int64_t port = 104;
+  bool move_destination = true, query = false, retrieve = false, send = false;
+};
+
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -121,6 +128,13 @@ class Index {
   // Start-up: jobs left running by a crash or a stop become pending again.
   size_t requeue_running_jobs();
 
+  // --- Run-time nodes (index/jobs.cpp) ---
+
+  // Adds or replaces (by name) a node; throws sql::Error when another node has the AE title.
+  void put_node(const NodeRow& node);
+  bool remove_node(const std::string& name);
+  std::vector<NodeRow> nodes();
+
   // --- Read path ---
 
   // Streams matches in a stable order (insertion order of the matched entities), page by page;
@@ -131,6 +145,10 @@ class Index {
   std::vector<InstanceLocation> find_instances(const FindQuery& query);
   std::optional<std::string> file_of_instance(const std::string& sop_instance_uid);
   Counts counts();
+  // Refreshes the planner's statistics (sampled: milliseconds at any size). The server calls it
+  // at start; the index also refreshes them as it grows.
+  void refresh_statistics();
+
   // A real round trip through SQLite (for liveness checks).
   bool ping();
 
@@ -148,7 +166,6 @@ class Index {
   std::unique_ptr<sql::Database> acquire_reader();
   void release_reader(std::unique_ptr<sql::Database> reader);
   void create_schema();
-  void refresh_statistics();
   int64_t ensure_patient(const InstanceRecord& r);
   int64_t ensure_study(const InstanceRecord& r, int64_t patient_id);
   int64_t ensure_series(const InstanceRecord& r, int64_t study_id);

@@ -1,5 +1,6 @@
-// The job table of the index: durable send and retrieve jobs, shared by the server (which runs
-// them) and the command line (which queues and watches them) through SQLite's locking.
+// The job and node tables of the index: durable send and retrieve jobs, and remote nodes added at
+// run time, shared by the server (which runs the jobs and uses the nodes) and the command line
+// through SQLite's locking.
 
 #include <ctime>
 
@@ -156,6 +157,40 @@ size_t Index::requeue_running_jobs() {
   WriterLock lock(writer_mutex_, *writer_);
   writer_->cached("UPDATE jobs SET state = 'pending' WHERE state = 'running'").run();
   return static_cast<size_t>(writer_->changes());
+}
+
+void Index::put_node(const NodeRow& n) {
+  WriterLock lock(writer_mutex_, *writer_);
+  auto& put = writer_->cached(
+      // Upsert by name only: an AE title already used by another node is a constraint error,
+      // not a silent replacement of that node (which INSERT OR REPLACE would do).
+      "INSERT INTO nodes(name, aet, host, port, move_destination, query, retrieve, send) "
+      "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET aet = excluded.aet, "
+      "host = excluded.host, port = excluded.port, move_destination = excluded.move_destination, "
+      "query = excluded.query, retrieve = excluded.retrieve, send = excluded.send");
+  put.bind(1, n.name).bind(2, n.aet).bind(3, n.host).bind(4, n.port);
+  put.bind(5, int64_t{n.move_destination}).bind(6, int64_t{n.query});
+  put.bind(7, int64_t{n.retrieve}).bind(8, int64_t{n.send});
+  put.run();
+}
+
+bool Index::remove_node(const std::string& name) {
+  WriterLock lock(writer_mutex_, *writer_);
+  writer_->cached("DELETE FROM nodes WHERE name = ?").bind(1, name).run();
+  return writer_->changes() > 0;
+}
+
+std::vector<NodeRow> Index::nodes() {
+  ReaderLease db(*this);
+  auto& q = db->cached(
+      "SELECT name, aet, host, port, move_destination, query, retrieve, send FROM nodes "
+      "ORDER BY name");
+  std::vector<NodeRow> out;
+  while (q.step()) {
+    out.push_back({q.text(0), q.text(1), q.text(2), q.int64(3), q.int64(4) != 0, q.int64(5) != 0,
+                   q.int64(6) != 0, q.int64(7) != 0});
+  }
+  return out;
 }
 
 }  // namespace ossa::index

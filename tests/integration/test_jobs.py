@@ -142,6 +142,27 @@ class JobsTest(unittest.TestCase):
                     (study,))
                 self.assertEqual(rows[0][0], len(files))
 
+    def test_nodes_added_at_run_time_are_used_at_once_and_kept(self):
+        scp = self.start_scp("LATE")
+        server = h.OssaServer(self.work / "ossa")
+        with server:
+            study, files = make_study(self.work / "in", 3)
+            server.store(files)
+            keys = ["QueryRetrieveLevel=STUDY", "StudyInstanceUID=" + study]
+            self.assertEqual(h.movescu(server.port, keys, dest="LATE").final_status, 0xA801)
+            r = ossa_cli(server, "nodes", "add", "LATE", "LATE", "127.0.0.1", scp.port,
+                         "--move-destination")
+            self.assertEqual(r.returncode, 0, r.out)
+            self.assertEqual(h.movescu(server.port, keys, dest="LATE").final_status, 0)
+            self.assertEqual(len(h.dicom_files_by_sop(scp.outdir)), 3)
+            server.stop()
+            server.start()
+            self.assertIn("LATE", ossa_cli(server, "nodes").out)  # kept in the index
+            r = ossa_cli(server, "nodes", "add", "OTHER", "LATE", "127.0.0.1", 9)
+            self.assertEqual(r.returncode, 1, r.out)  # the AE title belongs to LATE
+            self.assertEqual(ossa_cli(server, "nodes", "remove", "LATE").returncode, 0)
+            self.assertEqual(h.movescu(server.port, keys, dest="LATE").final_status, 0xA801)
+
     def test_delete_then_receive_again(self):
         server = h.OssaServer(self.work / "ossa")
         with server:
