@@ -12,9 +12,9 @@
 // FILE: one query per line, "name<TAB>key=value;key=value;...[<TAB>repeat]" (the optional third
 // column overrides --repeat for that line); blank lines and lines starting with '#' are skipped.
 // Values are passed through as bytes: a file in Latin-1 with SpecificCharacterSet=ISO_IR 100
-// among the keys sends a Latin-1 query. Keys are DCMTK dictionary names or (gggg,eeee) tags, as for findscu -k;
-// "Key=" or "Key" alone asks for the attribute as a return key. Without a QueryRetrieveLevel key
-// the level is STUDY.
+// among the keys sends a Latin-1 query. Keys are DCMTK dictionary names or (gggg,eeee) tags, as for
+// findscu -k; "Key=" or "Key" alone asks for the attribute as a return key. Without a
+// QueryRetrieveLevel key the level is STUDY.
 //
 // Exit status: 0 when every run of every query ended with status Success, 1 when a query failed
 // (its JSON carries "error"), 2 on a usage error, 3 when the association could not be opened.
@@ -58,12 +58,13 @@ struct Options {
 };
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: ossa_query_latency --port PORT [--host HOST] [--aec CALLED] [--aet CALLING]\n"
-               "                          [--repeat R] [--patient-root] [--max-pdu BYTES] [--times]\n"
-               "                          ( [--name NAME] --key KEY=VALUE [--key ...] | --queries FILE )\n"
-               "FILE: one query per line: name<TAB>key=value;key=value;...[<TAB>repeat]\n"
-               "--times adds every run's time (\"times_ms\") to the JSON.\n");
+  std::fprintf(
+      out,
+      "usage: ossa_query_latency --port PORT [--host HOST] [--aec CALLED] [--aet CALLING]\n"
+      "                          [--repeat R] [--patient-root] [--max-pdu BYTES] [--times]\n"
+      "                          ( [--name NAME] --key KEY=VALUE [--key ...] | --queries FILE )\n"
+      "FILE: one query per line: name<TAB>key=value;key=value;...[<TAB>repeat]\n"
+      "--times adds every run's time (\"times_ms\") to the JSON.\n");
 }
 
 std::string trim(const std::string& s) {
@@ -149,7 +150,8 @@ bool read_queries(const std::string& path, std::vector<Query>& out) {
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     const auto tab = line.find('\t');
     if (tab == std::string::npos) {
-      std::fprintf(stderr, "ossa_query_latency: %s:%d: expected name<TAB>keys\n", path.c_str(), number);
+      std::fprintf(stderr, "ossa_query_latency: %s:%d: expected name<TAB>keys\n", path.c_str(),
+                   number);
       return false;
     }
     Query q;
@@ -167,7 +169,8 @@ bool read_queries(const std::string& path, std::vector<Query>& out) {
     size_t start = 0;
     while (start <= rest.size()) {
       const auto semi = rest.find(';', start);
-      const std::string key = trim(rest.substr(start, semi == std::string::npos ? std::string::npos : semi - start));
+      const std::string key =
+          trim(rest.substr(start, semi == std::string::npos ? std::string::npos : semi - start));
       if (!key.empty()) q.keys.push_back(key);
       if (semi == std::string::npos) break;
       start = semi + 1;
@@ -204,11 +207,21 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -237,7 +250,9 @@ double median(const std::vector<double>& sorted) {
   return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
 }
 
-bool is_pending(Uint16 status) { return status == 0xFF00 || status == 0xFF01; }
+bool is_pending(Uint16 status) {
+  return status == 0xFF00 || status == 0xFF01;
+}
 
 // Runs one query `repeat` times; prints its JSON line. Returns false when a run failed; sets
 // `fatal` when the association is no longer usable.
@@ -287,12 +302,13 @@ bool run_query(DcmSCU& scu, T_ASC_PresentationContextID pres, const Query& q, in
   std::sort(sorted.begin(), sorted.end());
   double sum = 0;
   for (double t : times) sum += t;
-  std::printf("{\"name\":\"%s\",\"matches\":%ld,\"median_ms\":%.3f,\"p95_ms\":%.3f,"
-              "\"min_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"first_ms\":%.3f,\"runs\":%zu",
-              json_escape(q.name).c_str(), matches < 0 ? 0 : matches, median(sorted),
-              percentile(sorted, 95.0), sorted.empty() ? 0.0 : sorted.front(),
-              sorted.empty() ? 0.0 : sorted.back(), times.empty() ? 0.0 : sum / times.size(),
-              times.empty() ? 0.0 : times.front(), times.size());
+  std::printf(
+      "{\"name\":\"%s\",\"matches\":%ld,\"median_ms\":%.3f,\"p95_ms\":%.3f,"
+      "\"min_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"first_ms\":%.3f,\"runs\":%zu",
+      json_escape(q.name).c_str(), matches < 0 ? 0 : matches, median(sorted),
+      percentile(sorted, 95.0), sorted.empty() ? 0.0 : sorted.front(),
+      sorted.empty() ? 0.0 : sorted.back(), times.empty() ? 0.0 : sum / times.size(),
+      times.empty() ? 0.0 : times.front(), times.size());
   if (matches_varied) std::printf(",\"matches_varied\":true");
   if (print_times) {
     std::printf(",\"times_ms\":[");
@@ -360,9 +376,10 @@ int main(int argc, char** argv) {
   bool fatal = false;
   for (const auto& q : queries) {
     if (fatal) {
-      std::printf("{\"name\":\"%s\",\"matches\":0,\"median_ms\":0,\"p95_ms\":0,\"runs\":0,"
-                  "\"error\":\"association lost\"}\n",
-                  json_escape(q.name).c_str());
+      std::printf(
+          "{\"name\":\"%s\",\"matches\":0,\"median_ms\":0,\"p95_ms\":0,\"runs\":0,"
+          "\"error\":\"association lost\"}\n",
+          json_escape(q.name).c_str());
       all_ok = false;
       continue;
     }

@@ -79,11 +79,12 @@ class Reader {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != text.size()) fail(node, key, "expected a whole number, got '" + text + "'");
+    if (used == 0 || used != text.size())
+      fail(node, key, "expected a whole number, got '" + text + "'");
     if (value < min || value > max) {
       fail(node, key,
-           "value " + text + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) +
-               ")");
+           "value " + text + " is out of range (" + std::to_string(min) + " to " +
+               std::to_string(max) + ")");
     }
     return value;
   }
@@ -132,7 +133,6 @@ std::string non_empty(Reader& r, const YAML::Node& v, const std::string& key) {
   return text;
 }
 
-
 Config parse(const YAML::Node& root, const std::string& origin_name,
              const std::filesystem::path& base_dir) {
   Reader r(origin_name);
@@ -141,116 +141,133 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
   bool have_index_path = false;
   if (root.IsNull()) throw ConfigError(origin_name, 0, 0, "", "the configuration is empty");
 
-  r.for_each_key(root, "", {"server", "storage", "index", "nodes", "log"}, [&](const std::string& section,
-                                                                       const YAML::Node& node) {
-    if (section == "server") {
-      r.for_each_key(node, section,
-                     {"aet", "port", "bind", "max_associations", "allowed_callers", "acse_timeout",
-                      "dimse_timeout", "shutdown_timeout", "max_pdu"},
-                     [&](const std::string& key, const YAML::Node& v) {
-                       ServerConfig& s = cfg.server;
-                       if (key == "server.aet") {
-                         s.aet = r.string_value(v, key);
-                         if (!is_valid_ae_title(s.aet))
-                           r.fail(v, key, "'" + s.aet + "' is not a valid AE title (1-16 characters, no backslash)");
-                       } else if (key == "server.port") {
-                         s.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
-                       } else if (key == "server.bind") {
-                         s.bind = r.string_value(v, key);
-                       } else if (key == "server.max_associations") {
-                         s.max_associations = static_cast<int>(r.int_value(v, key, 1, 10000));
-                       } else if (key == "server.allowed_callers") {
-                         s.allowed_callers = r.string_list(v, key);
-                         for (const auto& aet : s.allowed_callers)
-                           if (!is_valid_ae_title(aet))
-                             r.fail(v, key, "'" + aet + "' is not a valid AE title");
-                       } else if (key == "server.acse_timeout") {
-                         s.acse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 3600));
-                       } else if (key == "server.dimse_timeout") {
-                         s.dimse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
-                       } else if (key == "server.shutdown_timeout") {
-                         s.shutdown_timeout_seconds = static_cast<int>(r.int_value(v, key, 0, 3600));
-                       } else if (key == "server.max_pdu") {
-                         s.max_pdu = static_cast<uint32_t>(r.int_value(v, key, 4096, 131072));
-                       }
-                     });
-    } else if (section == "storage") {
-      r.for_each_key(node, section, {"path", "duplicates", "min_free_mb"},
-                     [&](const std::string& key, const YAML::Node& v) {
-                       if (key == "storage.path") {
-                         cfg.storage.path = resolve(base_dir, non_empty(r, v, key));
-                         have_storage_path = true;
-                       } else if (key == "storage.duplicates") {
-                         const std::string d = r.string_value(v, key);
-                         if (d == "overwrite") cfg.storage.duplicates = DuplicatePolicy::kOverwrite;
-                         else if (d == "keep") cfg.storage.duplicates = DuplicatePolicy::kKeep;
-                         else r.fail(v, key, "expected 'overwrite' or 'keep', got '" + d + "'");
-                       } else if (key == "storage.min_free_mb") {
-                         cfg.storage.min_free_mb = static_cast<uint64_t>(
-                             r.int_value(v, key, 0, std::numeric_limits<int64_t>::max()));
-                       }
-                     });
-    } else if (section == "index") {
-      r.for_each_key(node, section, {"path"}, [&](const std::string& key, const YAML::Node& v) {
-        cfg.index.path = resolve(base_dir, non_empty(r, v, key));
-        have_index_path = true;
-      });
-    } else if (section == "nodes") {
-      if (node.IsNull()) return;
-      if (!node.IsSequence()) r.fail(node, section, "expected a list of nodes");
-      for (size_t i = 0; i < node.size(); ++i) {
-        const YAML::Node& item = node[i];
-        const std::string prefix = "nodes[" + std::to_string(i) + "]";
-        NodeConfig n;
-        bool have_aet = false, have_host = false, have_port = false;
-        r.for_each_key(item, prefix,
-                       {"name", "aet", "host", "port", "move_destination", "query", "retrieve", "send"},
-                       [&](const std::string& key, const YAML::Node& v) {
-                         const std::string field = key.substr(prefix.size() + 1);
-                         if (field == "name") {
-                           n.name = non_empty(r, v, key);
-                         } else if (field == "aet") {
-                           n.aet = r.string_value(v, key);
-                           if (!is_valid_ae_title(n.aet))
-                             r.fail(v, key, "'" + n.aet + "' is not a valid AE title");
-                           have_aet = true;
-                         } else if (field == "host") {
-                           n.host = non_empty(r, v, key);
-                           have_host = true;
-                         } else if (field == "port") {
-                           n.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
-                           have_port = true;
-                         } else if (field == "move_destination") {
-                           n.move_destination = r.bool_value(v, key);
-                         } else if (field == "query") {
-                           n.query = r.bool_value(v, key);
-                         } else if (field == "retrieve") {
-                           n.retrieve = r.bool_value(v, key);
-                         } else if (field == "send") {
-                           n.send = r.bool_value(v, key);
-                         }
-                       });
-        if (!have_aet) r.fail(item, prefix + ".aet", "missing: the node's AE title");
-        if (!have_host) r.fail(item, prefix + ".host", "missing: the node's host name or address");
-        if (!have_port) r.fail(item, prefix + ".port", "missing: the node's DICOM port");
-        if (n.name.empty()) n.name = n.aet;
-        for (const auto& other : cfg.nodes) {
-          if (other.aet == n.aet) r.fail(item, prefix + ".aet", "AE title '" + n.aet + "' used by two nodes");
-          if (other.name == n.name) r.fail(item, prefix + ".name", "node name '" + n.name + "' used twice");
+  r.for_each_key(
+      root, "", {"server", "storage", "index", "nodes", "log"},
+      [&](const std::string& section, const YAML::Node& node) {
+        if (section == "server") {
+          r.for_each_key(
+              node, section,
+              {"aet", "port", "bind", "max_associations", "allowed_callers", "acse_timeout",
+               "dimse_timeout", "shutdown_timeout", "max_pdu"},
+              [&](const std::string& key, const YAML::Node& v) {
+                ServerConfig& s = cfg.server;
+                if (key == "server.aet") {
+                  s.aet = r.string_value(v, key);
+                  if (!is_valid_ae_title(s.aet))
+                    r.fail(
+                        v, key,
+                        "'" + s.aet + "' is not a valid AE title (1-16 characters, no backslash)");
+                } else if (key == "server.port") {
+                  s.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+                } else if (key == "server.bind") {
+                  s.bind = r.string_value(v, key);
+                } else if (key == "server.max_associations") {
+                  s.max_associations = static_cast<int>(r.int_value(v, key, 1, 10000));
+                } else if (key == "server.allowed_callers") {
+                  s.allowed_callers = r.string_list(v, key);
+                  for (const auto& aet : s.allowed_callers)
+                    if (!is_valid_ae_title(aet))
+                      r.fail(v, key, "'" + aet + "' is not a valid AE title");
+                } else if (key == "server.acse_timeout") {
+                  s.acse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 3600));
+                } else if (key == "server.dimse_timeout") {
+                  s.dimse_timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
+                } else if (key == "server.shutdown_timeout") {
+                  s.shutdown_timeout_seconds = static_cast<int>(r.int_value(v, key, 0, 3600));
+                } else if (key == "server.max_pdu") {
+                  s.max_pdu = static_cast<uint32_t>(r.int_value(v, key, 4096, 131072));
+                }
+              });
+        } else if (section == "storage") {
+          r.for_each_key(node, section, {"path", "duplicates", "min_free_mb"},
+                         [&](const std::string& key, const YAML::Node& v) {
+                           if (key == "storage.path") {
+                             cfg.storage.path = resolve(base_dir, non_empty(r, v, key));
+                             have_storage_path = true;
+                           } else if (key == "storage.duplicates") {
+                             const std::string d = r.string_value(v, key);
+                             if (d == "overwrite")
+                               cfg.storage.duplicates = DuplicatePolicy::kOverwrite;
+                             else if (d == "keep")
+                               cfg.storage.duplicates = DuplicatePolicy::kKeep;
+                             else
+                               r.fail(v, key, "expected 'overwrite' or 'keep', got '" + d + "'");
+                           } else if (key == "storage.min_free_mb") {
+                             cfg.storage.min_free_mb = static_cast<uint64_t>(
+                                 r.int_value(v, key, 0, std::numeric_limits<int64_t>::max()));
+                           }
+                         });
+        } else if (section == "index") {
+          r.for_each_key(node, section, {"path"}, [&](const std::string& key, const YAML::Node& v) {
+            cfg.index.path = resolve(base_dir, non_empty(r, v, key));
+            have_index_path = true;
+          });
+        } else if (section == "nodes") {
+          if (node.IsNull()) return;
+          if (!node.IsSequence()) r.fail(node, section, "expected a list of nodes");
+          for (size_t i = 0; i < node.size(); ++i) {
+            const YAML::Node& item = node[i];
+            const std::string prefix = "nodes[" + std::to_string(i) + "]";
+            NodeConfig n;
+            bool have_aet = false, have_host = false, have_port = false;
+            r.for_each_key(
+                item, prefix,
+                {"name", "aet", "host", "port", "move_destination", "query", "retrieve", "send"},
+                [&](const std::string& key, const YAML::Node& v) {
+                  const std::string field = key.substr(prefix.size() + 1);
+                  if (field == "name") {
+                    n.name = non_empty(r, v, key);
+                  } else if (field == "aet") {
+                    n.aet = r.string_value(v, key);
+                    if (!is_valid_ae_title(n.aet))
+                      r.fail(v, key, "'" + n.aet + "' is not a valid AE title");
+                    have_aet = true;
+                  } else if (field == "host") {
+                    n.host = non_empty(r, v, key);
+                    have_host = true;
+                  } else if (field == "port") {
+                    n.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+                    have_port = true;
+                  } else if (field == "move_destination") {
+                    n.move_destination = r.bool_value(v, key);
+                  } else if (field == "query") {
+                    n.query = r.bool_value(v, key);
+                  } else if (field == "retrieve") {
+                    n.retrieve = r.bool_value(v, key);
+                  } else if (field == "send") {
+                    n.send = r.bool_value(v, key);
+                  }
+                });
+            if (!have_aet) r.fail(item, prefix + ".aet", "missing: the node's AE title");
+            if (!have_host)
+              r.fail(item, prefix + ".host", "missing: the node's host name or address");
+            if (!have_port) r.fail(item, prefix + ".port", "missing: the node's DICOM port");
+            if (n.name.empty()) n.name = n.aet;
+            for (const auto& other : cfg.nodes) {
+              if (other.aet == n.aet)
+                r.fail(item, prefix + ".aet", "AE title '" + n.aet + "' used by two nodes");
+              if (other.name == n.name)
+                r.fail(item, prefix + ".name", "node name '" + n.name + "' used twice");
+            }
+            cfg.nodes.push_back(std::move(n));
+          }
+        } else if (section == "log") {
+          r.for_each_key(
+              node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {
+                const std::string l = r.string_value(v, key);
+                if (l == "debug")
+                  cfg.log.level = LogLevel::kDebug;
+                else if (l == "info")
+                  cfg.log.level = LogLevel::kInfo;
+                else if (l == "warning")
+                  cfg.log.level = LogLevel::kWarning;
+                else if (l == "error")
+                  cfg.log.level = LogLevel::kError;
+                else
+                  r.fail(v, key, "expected one of debug, info, warning, error; got '" + l + "'");
+              });
         }
-        cfg.nodes.push_back(std::move(n));
-      }
-    } else if (section == "log") {
-      r.for_each_key(node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {
-        const std::string l = r.string_value(v, key);
-        if (l == "debug") cfg.log.level = LogLevel::kDebug;
-        else if (l == "info") cfg.log.level = LogLevel::kInfo;
-        else if (l == "warning") cfg.log.level = LogLevel::kWarning;
-        else if (l == "error") cfg.log.level = LogLevel::kError;
-        else r.fail(v, key, "expected one of debug, info, warning, error; got '" + l + "'");
       });
-    }
-  });
   if (!have_storage_path) r.fail(root, "storage.path", "missing: where the DICOM files are kept");
   if (!have_index_path) r.fail(root, "index.path", "missing: the SQLite index file");
   return cfg;
@@ -300,10 +317,14 @@ const char* to_string(DuplicatePolicy policy) {
 
 const char* to_string(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }

@@ -107,7 +107,8 @@ int run_import(const std::vector<std::string>& arguments) {
 
   std::sort(rejected.begin(), rejected.end(),
             [](const Rejection& a, const Rejection& b) { return a.path < b.path; });
-  for (const auto& r : rejected) std::printf("rejected: %s: %s\n", r.path.c_str(), r.reason.c_str());
+  for (const auto& r : rejected)
+    std::printf("rejected: %s: %s\n", r.path.c_str(), r.reason.c_str());
   std::printf("imported %zu, duplicates %zu, rejected %zu\n", imported.load(), duplicates.load(),
               rejected.size());
   return rejected.empty() ? 0 : 1;

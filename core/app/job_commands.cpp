@@ -58,7 +58,8 @@ int wait_for(archive::Archive& archive, int64_t id) {
   while (true) {
     const auto job = archive.job(id);
     if (!job) return 1;
-    const std::string now = job->state + std::to_string(job->completed) + "/" + std::to_string(job->failed);
+    const std::string now =
+        job->state + std::to_string(job->completed) + "/" + std::to_string(job->failed);
     if (now != last) {
       print_job(*job);
       std::fflush(stdout);
@@ -89,8 +90,9 @@ int queue(const std::vector<std::string>& arguments, const std::string& kind) {
   const bool wait = take_flag(args, "--wait");
   const bool use_get = take_flag(args, "--get");
   if (args.size() < 2 || !valid_level(level)) {
-    std::fprintf(stderr, "usage: ossa %s [--config FILE] NODE [--level PATIENT|STUDY|SERIES|IMAGE]%s"
-                         " [--wait] KEY...\n",
+    std::fprintf(stderr,
+                 "usage: ossa %s [--config FILE] NODE [--level PATIENT|STUDY|SERIES|IMAGE]%s"
+                 " [--wait] KEY...\n",
                  kind.c_str(), kind == "retrieve" ? " [--get]" : "");
     return 2;
   }
@@ -122,8 +124,12 @@ int queue(const std::vector<std::string>& arguments, const std::string& kind) {
 
 }  // namespace
 
-int run_send(const std::vector<std::string>& args) { return queue(args, "send"); }
-int run_retrieve(const std::vector<std::string>& args) { return queue(args, "retrieve"); }
+int run_send(const std::vector<std::string>& args) {
+  return queue(args, "send");
+}
+int run_retrieve(const std::vector<std::string>& args) {
+  return queue(args, "retrieve");
+}
 
 int run_jobs(const std::vector<std::string>& arguments) {
   std::vector<std::string> args = arguments;
@@ -165,8 +171,8 @@ int run_delete(const std::vector<std::string>& arguments) {
   config::Config cfg;
   std::unique_ptr<archive::Archive> archive;
   if (!open_archive(config_path, cfg, archive)) return 2;
-  const index::Level level = args[0] == "PATIENT" ? index::Level::kPatient
-                             : args[0] == "STUDY" ? index::Level::kStudy
+  const index::Level level = args[0] == "PATIENT"  ? index::Level::kPatient
+                             : args[0] == "STUDY"  ? index::Level::kStudy
                              : args[0] == "SERIES" ? index::Level::kSeries
                                                    : index::Level::kInstance;
   int missing = 0;

@@ -26,7 +26,8 @@ void print_usage() {
       "                                   queue a retrieve job (C-MOVE to Ossa, or C-GET)\n"
       "  jobs [--config FILE] [ID [--wait] | --cancel ID]   list, watch or cancel jobs\n"
       "  delete [--config FILE] LEVEL KEY...  delete patients (by ID), studies, series, instances\n"
-      "  nodes [--config FILE] [add NAME AET HOST PORT [--move-destination] [--query] [--retrieve]\n"
+      "  nodes [--config FILE] [add NAME AET HOST PORT [--move-destination] [--query] "
+      "[--retrieve]\n"
       "        [--send] | remove NAME]     list, add or remove remote nodes at run time\n"
       "  version                          print the versions of Ossa, DCMTK and SQLite\n",
       stderr);

@@ -73,8 +73,9 @@ int run_nodes(const std::vector<std::string>& arguments) {
   }
   if (args[0] == "remove" && args.size() == 2) {
     if (!archive.remove_node(args[1])) {
-      std::fprintf(stderr, "ossa nodes remove: no run-time node named %s (configured nodes are "
-                           "changed in the configuration file)\n",
+      std::fprintf(stderr,
+                   "ossa nodes remove: no run-time node named %s (configured nodes are "
+                   "changed in the configuration file)\n",
                    args[1].c_str());
       return 1;
     }

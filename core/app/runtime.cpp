@@ -23,10 +23,18 @@ bool load_config_or_report(const std::string& path, config::Config& out) {
 
 bool prepare_process(const config::Config& cfg) {
   switch (cfg.log.level) {
-    case config::LogLevel::kDebug: log::set_level(log::Level::kDebug); break;
-    case config::LogLevel::kInfo: log::set_level(log::Level::kInfo); break;
-    case config::LogLevel::kWarning: log::set_level(log::Level::kWarning); break;
-    case config::LogLevel::kError: log::set_level(log::Level::kError); break;
+    case config::LogLevel::kDebug:
+      log::set_level(log::Level::kDebug);
+      break;
+    case config::LogLevel::kInfo:
+      log::set_level(log::Level::kInfo);
+      break;
+    case config::LogLevel::kWarning:
+      log::set_level(log::Level::kWarning);
+      break;
+    case config::LogLevel::kError:
+      log::set_level(log::Level::kError);
+      break;
   }
   log::configure_dcmtk(log::level());
   // DCMTK leaves Nagle's algorithm on unless this is set before the network starts; with it on, a

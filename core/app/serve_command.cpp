@@ -92,7 +92,8 @@ int run_serve(const std::vector<std::string>& arguments) {
   if (unfinished > 0) {
     // Their instances were never acknowledged, so nothing promised is lost; start-up recovery
     // removes any files they left half-written.
-    log::warning(unfinished, " association(s) did not finish within server.shutdown_timeout; exiting anyway");
+    log::warning(unfinished,
+                 " association(s) did not finish within server.shutdown_timeout; exiting anyway");
     log::info("stopped");
     std::fflush(nullptr);
     std::_Exit(0);

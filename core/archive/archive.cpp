@@ -33,7 +33,7 @@ Archive::Archive(const ArchiveOptions& options) : options_(options) {
     recovered_ = true;
   } else {
     log::debug("another Ossa process uses ", options.storage_root.string(),
-              "; crash recovery is left to it");
+               "; crash recovery is left to it");
   }
   ::flock(lock_fd_, LOCK_SH);  // downgrade (or wait for the other process's recovery to finish)
   // Only now: recovery deletes tmp/ files the index does not know.
@@ -89,8 +89,8 @@ IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
   return ingest(temp, "", true);
 }
 
-IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
-                             bool synced) {
+IngestResult Archive::ingest(const std::filesystem::path& temp_file,
+                             const std::string& expected_uid, bool synced) {
   IngestResult result;
   std::filesystem::path file = temp_file;
   try {
@@ -119,9 +119,15 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file, const std::
     info.record.file_size = std::filesystem::file_size(file);
     const index::StoreResult stored = pipeline_->commit(info.record, file);
     switch (stored.outcome) {
-      case index::StoreOutcome::kStored: result.kind = IngestResult::Kind::kStored; break;
-      case index::StoreOutcome::kReplaced: result.kind = IngestResult::Kind::kReplaced; break;
-      case index::StoreOutcome::kKeptExisting: result.kind = IngestResult::Kind::kDuplicateKept; break;
+      case index::StoreOutcome::kStored:
+        result.kind = IngestResult::Kind::kStored;
+        break;
+      case index::StoreOutcome::kReplaced:
+        result.kind = IngestResult::Kind::kReplaced;
+        break;
+      case index::StoreOutcome::kKeptExisting:
+        result.kind = IngestResult::Kind::kDuplicateKept;
+        break;
     }
     result.dimse_status = 0;
     return result;
@@ -152,8 +158,10 @@ size_t Archive::delete_entity(index::Level level, const std::string& key) {
   const std::vector<std::string> files = index_->delete_entity(level, key);
   std::vector<std::string> removed;
   for (const auto& file : files) {
-    if (store_->remove(file)) removed.push_back(file);
-    else log::warning("cannot delete ", file, " now; it is journalled and goes at the next start");
+    if (store_->remove(file))
+      removed.push_back(file);
+    else
+      log::warning("cannot delete ", file, " now; it is journalled and goes at the next start");
   }
   index_->remove_pending_files(removed);
   if (!files.empty()) {
@@ -195,7 +203,8 @@ void Archive::add_node(const Node& node) {
   }
   if (node.name.empty() || node.aet.empty() || node.aet.size() > 16 || node.host.empty() ||
       node.port == 0) {
-    throw std::invalid_argument("a node needs a name, an AE title of 1-16 characters, a host and a port");
+    throw std::invalid_argument(
+        "a node needs a name, an AE title of 1-16 characters, a host and a port");
   }
   try {
     index_->put_node({node.name, node.aet, node.host, node.port, node.move_destination, node.query,
@@ -205,7 +214,9 @@ void Archive::add_node(const Node& node) {
   }
 }
 
-bool Archive::remove_node(const std::string& name) { return index_->remove_node(name); }
+bool Archive::remove_node(const std::string& name) {
+  return index_->remove_node(name);
+}
 
 void Archive::find(const index::FindQuery& query,
                    const std::function<bool(index::FindMatch&&)>& on_match) {

@@ -34,8 +34,8 @@ struct ArchiveOptions {
   std::filesystem::path index_file;
   index::DuplicatePolicy duplicates = index::DuplicatePolicy::kOverwrite;
   uint64_t min_free_bytes = 0;
-  std::vector<Node> nodes;  // declared in the configuration
-  std::string own_aet = "OSSA";  // Ossa's AE title (the destination of retrieve jobs by C-MOVE)
+  std::vector<Node> nodes;         // declared in the configuration
+  std::string own_aet = "OSSA";    // Ossa's AE title (the destination of retrieve jobs by C-MOVE)
   bool prepare_temp_files = true;  // keep empty files ready for incoming instances (serve, import)
 };
 

@@ -50,7 +50,8 @@ class IngestPipeline {
   // Makes the instance durable and indexed; returns once it is (or throws IngestFailure).
   // `synced_temp` must be a fsynced file under the store's tmp/; it is consumed either way.
   // `record.file_path` is set here.
-  index::StoreResult commit(index::InstanceRecord& record, const std::filesystem::path& synced_temp);
+  index::StoreResult commit(index::InstanceRecord& record,
+                            const std::filesystem::path& synced_temp);
 
  private:
   struct Item {

@@ -45,7 +45,8 @@ int open_listening_socket(const std::string& address, uint16_t port) {
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 128) != 0) {
     const std::string why = std::strerror(errno);
     ::close(fd);
-    throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " + why);
+    throw std::runtime_error("cannot listen on " + address + ":" + std::to_string(port) + ": " +
+                             why);
   }
   return fd;
 }
@@ -95,7 +96,8 @@ void DicomServer::open() {
   listen_fd_ = open_listening_socket(options_.bind, options_.port);
   // DCMTK's acceptor network only parses the requests of sockets Ossa accepted; port 0 keeps it
   // from competing for the configured port.
-  OFCondition cond = ASC_initializeNetwork(NET_ACCEPTOR, 0, options_.acse_timeout_seconds, &network_);
+  OFCondition cond =
+      ASC_initializeNetwork(NET_ACCEPTOR, 0, options_.acse_timeout_seconds, &network_);
   if (cond.bad()) {
     throw std::runtime_error(std::string("cannot initialise DCMTK's network: ") + cond.text());
   }
@@ -103,10 +105,11 @@ void DicomServer::open() {
   // Ossa's socket instead (dup2 swaps atomically, so no other thread can take the number between).
   const int dcmtk_fd = DUL_networkSocket(network_->network);
   if (dcmtk_fd >= 0 && ::dup2(listen_fd_, dcmtk_fd) < 0) {
-    throw std::runtime_error(std::string("cannot close DCMTK's own listener: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("cannot close DCMTK's own listener: ") +
+                             std::strerror(errno));
   }
-  log::info("DICOM: ", options_.aet, " listening on ", options_.bind, ":", options_.port,
-            " (max ", options_.max_associations, " associations)");
+  log::info("DICOM: ", options_.aet, " listening on ", options_.bind, ":", options_.port, " (max ",
+            options_.max_associations, " associations)");
 }
 
 int DicomServer::run(const std::atomic<bool>& stop) {

@@ -27,9 +27,9 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_FindRQ& request) {
   T_ASC_PresentationContextID data_pres_id = pres_id;
   DcmDataset* received = nullptr;
-  OFCondition cond = DIMSE_receiveDataSetInMemory(ctx.association, DIMSE_NONBLOCKING,
-                                                  ctx.dimse_timeout_seconds, &data_pres_id,
-                                                  &received, nullptr, nullptr);
+  OFCondition cond =
+      DIMSE_receiveDataSetInMemory(ctx.association, DIMSE_NONBLOCKING, ctx.dimse_timeout_seconds,
+                                   &data_pres_id, &received, nullptr, nullptr);
   std::unique_ptr<DcmDataset> identifier(received);
   if (cond.bad()) return cond;
 
@@ -64,8 +64,9 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
       }
       std::unique_ptr<DcmDataset> answer = build_find_response(find, match, ctx.own_aet);
       T_DIMSE_C_FindRSP response{};
-      response.DimseStatus = find.some_keys_unsupported ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
-                                                        : STATUS_FIND_Pending_MatchesAreContinuing;
+      response.DimseStatus = find.some_keys_unsupported
+                                 ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
+                                 : STATUS_FIND_Pending_MatchesAreContinuing;
       response.DataSetType = DIMSE_DATASET_PRESENT;
       send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
                                           answer.get(), nullptr);
@@ -81,7 +82,8 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   if (send_error.bad()) return send_error;
   log::debug("C-FIND from ", ctx.peer, " at ", find.level_text, ": ", matches, " match(es)",
              cancelled ? " (cancelled)" : "");
-  return send_final(ctx, pres_id, request, cancelled ? STATUS_FIND_Cancel : STATUS_Success, nullptr);
+  return send_final(ctx, pres_id, request, cancelled ? STATUS_FIND_Cancel : STATUS_Success,
+                    nullptr);
 }
 
 }  // namespace ossa::dicom

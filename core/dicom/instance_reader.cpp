@@ -22,7 +22,13 @@ constexpr Uint32 kMaxIndexedValueLength = 1024;
 
 bool is_text_with_charset(DcmEVR vr) {
   switch (vr) {
-    case EVR_SH: case EVR_LO: case EVR_ST: case EVR_LT: case EVR_UT: case EVR_UC: case EVR_PN:
+    case EVR_SH:
+    case EVR_LO:
+    case EVR_ST:
+    case EVR_LT:
+    case EVR_UT:
+    case EVR_UC:
+    case EVR_PN:
       return true;
     default:
       return false;
@@ -31,10 +37,30 @@ bool is_text_with_charset(DcmEVR vr) {
 
 bool is_indexable_vr(DcmEVR vr) {
   switch (vr) {
-    case EVR_OB: case EVR_OW: case EVR_OF: case EVR_OD: case EVR_OL: case EVR_OV: case EVR_UN:
-    case EVR_SQ: case EVR_ox: case EVR_px: case EVR_xs: case EVR_lt: case EVR_na: case EVR_up:
-    case EVR_item: case EVR_metainfo: case EVR_dataset: case EVR_fileFormat: case EVR_dicomDir:
-    case EVR_dirRecord: case EVR_pixelSQ: case EVR_pixelItem: case EVR_UNKNOWN: case EVR_UNKNOWN2B:
+    case EVR_OB:
+    case EVR_OW:
+    case EVR_OF:
+    case EVR_OD:
+    case EVR_OL:
+    case EVR_OV:
+    case EVR_UN:
+    case EVR_SQ:
+    case EVR_ox:
+    case EVR_px:
+    case EVR_xs:
+    case EVR_lt:
+    case EVR_na:
+    case EVR_up:
+    case EVR_item:
+    case EVR_metainfo:
+    case EVR_dataset:
+    case EVR_fileFormat:
+    case EVR_dicomDir:
+    case EVR_dirRecord:
+    case EVR_pixelSQ:
+    case EVR_pixelItem:
+    case EVR_UNKNOWN:
+    case EVR_UNKNOWN2B:
       return false;
     default:
       return true;
@@ -67,8 +93,8 @@ InstanceFileInfo read_instance_file(const std::filesystem::path& file) {
 
   OFString meta_ts;
   DcmMetaInfo* meta = format.getMetaInfo();
-  info.has_meta_header = meta && meta->card() > 0 &&
-                         meta->findAndGetOFString(DCM_TransferSyntaxUID, meta_ts).good();
+  info.has_meta_header =
+      meta && meta->card() > 0 && meta->findAndGetOFString(DCM_TransferSyntaxUID, meta_ts).good();
   if (info.has_meta_header && !meta_ts.empty()) {
     info.record.transfer_syntax_uid = meta_ts.c_str();
   } else {
@@ -110,7 +136,8 @@ void write_as_part10(const std::filesystem::path& source, const std::filesystem:
   c = format.saveFile(OFFilename(target.c_str()), xfer, EET_ExplicitLength, EGL_recalcGL,
                       EPD_noChange, 0, 0, EWM_updateMeta);
   if (c.bad()) {
-    throw storage::StorageError(std::string("cannot write ") + target.string() + ": " + c.text(), EIO);
+    throw storage::StorageError(std::string("cannot write ") + target.string() + ": " + c.text(),
+                                EIO);
   }
   storage::FileStore::sync_file(target);
 }

@@ -26,7 +26,8 @@ struct InstanceFileInfo {
   index::InstanceRecord record;
   std::string sop_class_uid;
   std::string sop_instance_uid;
-  bool has_meta_header = false;  // false: a bare dataset (import), which the store rewrites as Part 10
+  bool has_meta_header =
+      false;  // false: a bare dataset (import), which the store rewrites as Part 10
 };
 
 // Throws InstanceRejected: 0xC000 when the file is not readable DICOM, 0xA900 when a required UID

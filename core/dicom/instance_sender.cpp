@@ -88,7 +88,8 @@ SubOperationResult InstanceSender::send(const index::InstanceLocation& instance,
     // 2. Converted: uncompressed first (any stored syntax DCMTK can decode), then others (lossless
     // re-encoding of an uncompressed original).
     const OFCondition loaded = format.loadFile(OFFilename(file.c_str()));
-    if (loaded.bad()) return local_failure(std::string("cannot read the stored file: ") + loaded.text());
+    if (loaded.bad())
+      return local_failure(std::string("cannot read the stored file: ") + loaded.text());
     dataset = format.getDataset();
     // Little endian (explicit, then implicit) is what every peer reads; big endian only when
     // nothing else was accepted; compressed last.
@@ -171,10 +172,12 @@ std::vector<std::vector<ProposedContext>> plan_store_associations(
     // The stored syntax first, in a context of its own, unless the little-endian context below
     // already offers it.
     for (const auto& ts : stored)
-      if (ts != UID_LittleEndianExplicitTransferSyntax && ts != UID_LittleEndianImplicitTransferSyntax)
+      if (ts != UID_LittleEndianExplicitTransferSyntax &&
+          ts != UID_LittleEndianImplicitTransferSyntax)
         contexts.push_back({sop_class, {ts}});
-    contexts.push_back({sop_class,
-                        {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}});
+    contexts.push_back(
+        {sop_class,
+         {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}});
     if (plans.back().size() + contexts.size() > kMaxContextsPerAssociation) plans.emplace_back();
     for (auto& c : contexts) plans.back().push_back(std::move(c));
   }

@@ -68,7 +68,8 @@ bool accept_presentation_contexts(T_ASC_Parameters* params) {
   const int count = ASC_countPresentationContexts(params);
   for (int i = 0; i < count; ++i) {
     T_ASC_PresentationContext pc;
-    if (ASC_getPresentationContext(params, i, &pc).good() && is_storage_sop_class(pc.abstractSyntax))
+    if (ASC_getPresentationContext(params, i, &pc).good() &&
+        is_storage_sop_class(pc.abstractSyntax))
       proposed.insert(pc.abstractSyntax);
   }
   if (proposed.empty()) return true;

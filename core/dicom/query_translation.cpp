@@ -36,13 +36,25 @@ bool is_matchable_computed(uint32_t t) {
 
 index::ValueKind kind_of(DcmEVR vr) {
   switch (vr) {
-    case EVR_PN: return index::ValueKind::kPersonName;
-    case EVR_DA: return index::ValueKind::kDate;
-    case EVR_TM: return index::ValueKind::kTime;
-    case EVR_DT: return index::ValueKind::kDateTime;
-    case EVR_UI: return index::ValueKind::kUid;
-    case EVR_AE: case EVR_CS: case EVR_LO: case EVR_LT: case EVR_SH: case EVR_ST: case EVR_UC:
-    case EVR_UR: case EVR_UT:
+    case EVR_PN:
+      return index::ValueKind::kPersonName;
+    case EVR_DA:
+      return index::ValueKind::kDate;
+    case EVR_TM:
+      return index::ValueKind::kTime;
+    case EVR_DT:
+      return index::ValueKind::kDateTime;
+    case EVR_UI:
+      return index::ValueKind::kUid;
+    case EVR_AE:
+    case EVR_CS:
+    case EVR_LO:
+    case EVR_LT:
+    case EVR_SH:
+    case EVR_ST:
+    case EVR_UC:
+    case EVR_UR:
+    case EVR_UT:
       return index::ValueKind::kText;
     default:
       return index::ValueKind::kOther;
@@ -55,11 +67,16 @@ bool decoded_by_charset(DcmEVR vr) {
 }
 
 bool parse_level(const std::string& text, Level& level) {
-  if (text == "PATIENT") level = Level::kPatient;
-  else if (text == "STUDY") level = Level::kStudy;
-  else if (text == "SERIES") level = Level::kSeries;
-  else if (text == "IMAGE") level = Level::kInstance;
-  else return false;
+  if (text == "PATIENT")
+    level = Level::kPatient;
+  else if (text == "STUDY")
+    level = Level::kStudy;
+  else if (text == "SERIES")
+    level = Level::kSeries;
+  else if (text == "IMAGE")
+    level = Level::kInstance;
+  else
+    return false;
   return true;
 }
 
@@ -81,14 +98,17 @@ std::vector<std::pair<Level, DcmTagKey>> required_unique_keys(QueryModel model, 
   return keys;
 }
 
-uint32_t key_of(const DcmTagKey& k) { return index::tag(k.getGroup(), k.getElement()); }
+uint32_t key_of(const DcmTagKey& k) {
+  return index::tag(k.getGroup(), k.getElement());
+}
 
 }  // namespace
 
 TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
   TranslatedFind f;
   OFString level_text;
-  if (identifier.findAndGetOFString(DCM_QueryRetrieveLevel, level_text).bad() || level_text.empty()) {
+  if (identifier.findAndGetOFString(DCM_QueryRetrieveLevel, level_text).bad() ||
+      level_text.empty()) {
     return failed(std::move(f), 0xA900, DCM_QueryRetrieveLevel, "Query/Retrieve Level missing");
   }
   f.level_text = index::trim(level_text.c_str());
@@ -116,9 +136,9 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
     identifier.findAndGetOFStringArray(key, value);
     const std::string v = index::trim(value.c_str());
     if (v.empty()) {
-      return failed(std::move(f), 0xA900, key,
-                    std::string(DcmTag(key).getTagName()) + " is required at " + f.level_text +
-                        " level");
+      return failed(
+          std::move(f), 0xA900, key,
+          std::string(DcmTag(key).getTagName()) + " is required at " + f.level_text + " level");
     }
     if (v.find_first_of("*?\\") != std::string::npos) {
       return failed(std::move(f), 0xA900, key,
@@ -142,8 +162,8 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
       continue;
     }
     const auto computed = computed_levels().find(key);
-    const Level key_level = computed != computed_levels().end() ? computed->second
-                                                                : index::level_of_tag(key);
+    const Level key_level =
+        computed != computed_levels().end() ? computed->second : index::level_of_tag(key);
     if (key_level > level) {
       f.some_keys_unsupported = true;  // a key below the query level cannot be answered
       continue;
@@ -164,8 +184,9 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model) {
     }
     index::Condition condition = index::make_condition(key, key_level, kind_of(vr), value);
     if (!condition.valid) {
-      return failed(std::move(f), 0xA900, t,
-                    std::string(DcmTag(t).getTagName()) + ": '" + value + "' is not a valid date/time");
+      return failed(
+          std::move(f), 0xA900, t,
+          std::string(DcmTag(t).getTagName()) + ": '" + value + "' is not a valid date/time");
     }
     if (condition.match != index::MatchKind::kUniversal) f.query.conditions.push_back(condition);
   }
@@ -206,9 +227,9 @@ TranslatedFind translate_retrieve(DcmDataset& identifier, QueryModel model) {
     kept.push_back(std::move(c));
   }
   if (!level_key_given) {
-    return failed(std::move(f), 0xA900, level_key,
-                  std::string(DcmTag(level_key).getTagName()) + " is required at " +
-                      f.level_text + " level");
+    return failed(
+        std::move(f), 0xA900, level_key,
+        std::string(DcmTag(level_key).getTagName()) + " is required at " + f.level_text + " level");
   }
   f.query.conditions = std::move(kept);
   f.query.computed.clear();

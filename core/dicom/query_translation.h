@@ -17,10 +17,10 @@ enum class QueryModel { kPatientRoot, kStudyRoot };
 
 struct TranslatedFind {
   index::FindQuery query;
-  std::vector<DcmTag> return_keys;   // requested keys Ossa answers (with their VRs)
+  std::vector<DcmTag> return_keys;     // requested keys Ossa answers (with their VRs)
   bool some_keys_unsupported = false;  // => Pending status FF01 instead of FF00
-  std::string query_charset;         // the identifier's (0008,0005), raw
-  std::string level_text;            // "STUDY", ...
+  std::string query_charset;           // the identifier's (0008,0005), raw
+  std::string level_text;              // "STUDY", ...
   // Failure (no query runs): the status, the offending element and a comment.
   uint16_t error_status = 0;
   DcmTagKey offending;

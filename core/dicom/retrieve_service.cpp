@@ -23,7 +23,8 @@ namespace {
 constexpr uint16_t kStatusPending = 0xFF00;
 constexpr uint16_t kStatusCancel = 0xFE00;
 constexpr uint16_t kStatusWarning = 0xB000;
-constexpr uint16_t kStatusAllFailed = 0xA702;  // refused: out of resources, unable to perform sub-operations
+constexpr uint16_t kStatusAllFailed =
+    0xA702;  // refused: out of resources, unable to perform sub-operations
 constexpr uint16_t kStatusMoveDestinationUnknown = 0xA801;
 
 struct Progress {
@@ -116,8 +117,8 @@ OFCondition run_sub_operations(ServiceContext& ctx, T_ASC_PresentationContextID 
     } else {
       ++p.failed;
       p.failed_uids.push_back(items[i].sop_instance_uid);
-      log::warning(what, ": ", items[i].sop_instance_uid, " failed (0x", std::hex, r.status, std::dec,
-                   ")", r.error.empty() ? "" : ": ", r.error);
+      log::warning(what, ": ", items[i].sop_instance_uid, " failed (0x", std::hex, r.status,
+                   std::dec, ")", r.error.empty() ? "" : ": ", r.error);
     }
     if (p.remaining > 0) {
       const OFCondition cond = respond(kStatusPending, p, false, nullptr, nullptr);
@@ -149,9 +150,12 @@ SubOperationResult send_guarded(InstanceSender& sender, archive::Archive& archiv
 
 bool model_of(const std::string& sop_class, const char* patient_root, const char* study_root,
               QueryModel& model) {
-  if (sop_class == patient_root) model = QueryModel::kPatientRoot;
-  else if (sop_class == study_root) model = QueryModel::kStudyRoot;
-  else return false;
+  if (sop_class == patient_root)
+    model = QueryModel::kPatientRoot;
+  else if (sop_class == study_root)
+    model = QueryModel::kStudyRoot;
+  else
+    return false;
   return true;
 }
 
@@ -187,8 +191,9 @@ OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   const std::string destination = index::trim(request.MoveDestination);
   const std::optional<archive::Node> node = ctx.archive.node_by_aet(destination);
   if (!node || !node->move_destination) {
-    log::warning("C-MOVE from ", ctx.peer, " refused: destination '", destination,
-                 node ? "' may not receive C-MOVE (nodes: move_destination)" : "' is not a declared node");
+    log::warning(
+        "C-MOVE from ", ctx.peer, " refused: destination '", destination,
+        node ? "' may not receive C-MOVE (nodes: move_destination)" : "' is not a declared node");
     DcmDataset detail;
     detail.putAndInsertString(DCM_ErrorComment, "Move destination unknown");
     return respond(kStatusMoveDestinationUnknown, Progress{}, true, nullptr, &detail);
@@ -227,8 +232,9 @@ OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
             log::warning(what, ": cannot associate with ", node->host, ":", node->port, ": ",
                          association_error);
           } else {
-            sender = std::make_unique<InstanceSender>(association->get(), ctx.dimse_timeout_seconds,
-                                                      index::trim(ctx.calling_aet), request.MessageID);
+            sender =
+                std::make_unique<InstanceSender>(association->get(), ctx.dimse_timeout_seconds,
+                                                 index::trim(ctx.calling_aet), request.MessageID);
           }
         }
         if (!sender) return local_failure("cannot associate: " + association_error);
@@ -275,8 +281,8 @@ OFCondition serve_get(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   InstanceSender sender(ctx.association, ctx.dimse_timeout_seconds);
   return run_sub_operations(
       ctx, pres_id, request.MessageID, items,
-      [&](size_t i) { return send_guarded(sender, ctx.archive, items[i]); },
-      respond, what, /*on_requester_association=*/true);
+      [&](size_t i) { return send_guarded(sender, ctx.archive, items[i]); }, respond, what,
+      /*on_requester_association=*/true);
 }
 
 }  // namespace ossa::dicom

@@ -178,7 +178,8 @@ std::optional<std::string> name_group(const std::string& value, int group) {
     ++start;
   }
   const size_t end = value.find('=', start);
-  std::string part = person_name_key(value.substr(start, end == std::string::npos ? end : end - start));
+  std::string part =
+      person_name_key(value.substr(start, end == std::string::npos ? end : end - start));
   if (part.empty()) return std::nullopt;
   return part;
 }
@@ -196,10 +197,14 @@ struct SqlWhere {
 
 const char* alias_of(Level level) {
   switch (level) {
-    case Level::kPatient: return "p";
-    case Level::kStudy: return "st";
-    case Level::kSeries: return "se";
-    case Level::kInstance: return "i";
+    case Level::kPatient:
+      return "p";
+    case Level::kStudy:
+      return "st";
+    case Level::kSeries:
+      return "se";
+    case Level::kInstance:
+      return "i";
   }
   return "i";
 }
@@ -233,7 +238,8 @@ const char* indexed_column(Level level, uint32_t t) {
 }
 
 // Native SQL for one condition on an indexed column `column` (already qualified).
-std::string column_condition(const std::string& column, const Condition& c, std::vector<Param>& params) {
+std::string column_condition(const std::string& column, const Condition& c,
+                             std::vector<Param>& params) {
   switch (c.kind) {
     case ValueKind::kDate:
     case ValueKind::kTime:
@@ -304,7 +310,8 @@ std::string condition_sql(const Condition& c, std::vector<Param>& params) {
       return "(" + column_condition("p.name_uc", c, params) + ")";
     std::string clause;
     for (const char* col : {"p.name_uc", "p.name_alpha_uc", "p.name_ideo_uc", "p.name_phon_uc"})
-      clause += std::string(clause.empty() ? "" : " OR ") + "(" + column_condition(col, c, params) + ")";
+      clause +=
+          std::string(clause.empty() ? "" : " OR ") + "(" + column_condition(col, c, params) + ")";
     return "(" + clause + ")";
   }
   if (c.level == Level::kStudy && c.tag == tags::kModalitiesInStudy) {
@@ -312,7 +319,8 @@ std::string condition_sql(const Condition& c, std::vector<Param>& params) {
            column_condition("m.modality", c, params) + ")";
   }
   if (c.level == Level::kStudy && c.tag == tags::kSopClassesInStudy) {
-    return "st.id IN (SELECT m.study_fk FROM series m JOIN instances n ON n.series_fk = m.id WHERE " +
+    return "st.id IN (SELECT m.study_fk FROM series m JOIN instances n ON n.series_fk = m.id "
+           "WHERE " +
            column_condition("n.sop_class_uid", c, params) + ")";
   }
   if (const char* column = indexed_column(c.level, c.tag)) {
@@ -349,27 +357,33 @@ void ossa_match_function(sqlite3_context* ctx, int, sqlite3_value** argv) {
 }
 
 void register_functions(sql::Database& db) {
-  const int rc = sqlite3_create_function_v2(db.handle(), "ossa_match", 3,
-                                            SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
-                                            ossa_match_function, nullptr, nullptr, nullptr);
+  const int rc =
+      sqlite3_create_function_v2(db.handle(), "ossa_match", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 nullptr, ossa_match_function, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) throw sql::Error(rc, "cannot register ossa_match");
 }
 
 void bind_all(sql::Statement& statement, const std::vector<Param>& params, int first = 1) {
   int n = first;
   for (const auto& p : params) {
-    if (std::holds_alternative<std::string>(p)) statement.bind(n++, std::get<std::string>(p));
-    else statement.bind(n++, std::get<int64_t>(p));
+    if (std::holds_alternative<std::string>(p))
+      statement.bind(n++, std::get<std::string>(p));
+    else
+      statement.bind(n++, std::get<int64_t>(p));
   }
 }
 
-std::string int_text(int64_t v) { return std::to_string(v); }
+std::string int_text(int64_t v) {
+  return std::to_string(v);
+}
 
 // Dates and times are stored normalised, or NULL when absent or unreadable, so that an open range
 // ("-20061231") never matches an entity without a date (as `matches` decides for JSON values).
 void bind_or_null(sql::Statement& statement, int index, const std::string& normalized) {
-  if (normalized.empty()) statement.bind_null(index);
-  else statement.bind(index, normalized);
+  if (normalized.empty())
+    statement.bind_null(index);
+  else
+    statement.bind(index, normalized);
 }
 
 }  // namespace
@@ -485,8 +499,10 @@ int64_t Index::ensure_patient(const InstanceRecord& r) {
   insert.bind(1, key).bind(2, patient_id).bind(3, person_name_key(name));
   for (int group = 0; group < 3; ++group) {
     const auto part = name_group(name, group);
-    if (part) insert.bind(4 + group, *part);
-    else insert.bind_null(4 + group);
+    if (part)
+      insert.bind(4 + group, *part);
+    else
+      insert.bind_null(4 + group);
   }
   bind_or_null(insert, 7, normalize_date(r.get(Level::kPatient, tags::kPatientBirthDate)));
   insert.bind(8, trim(r.get(Level::kPatient, tags::kPatientSex)));
@@ -532,10 +548,13 @@ int64_t Index::ensure_series(const InstanceRecord& r, int64_t study_id) {
   insert.bind(6, to_json(r.attributes[static_cast<int>(Level::kSeries)]));
   insert.run();
   const int64_t id = writer_->last_insert_id();
-  writer_->cached("UPDATE studies SET num_series = num_series + 1 WHERE id = ?").bind(1, study_id).run();
+  writer_->cached("UPDATE studies SET num_series = num_series + 1 WHERE id = ?")
+      .bind(1, study_id)
+      .run();
   writer_
-      ->cached("UPDATE patients SET num_series = num_series + 1 WHERE id = "
-               "(SELECT patient_fk FROM studies WHERE id = ?)")
+      ->cached(
+          "UPDATE patients SET num_series = num_series + 1 WHERE id = "
+          "(SELECT patient_fk FROM studies WHERE id = ?)")
       .bind(1, study_id)
       .run();
   return id;
@@ -550,18 +569,34 @@ void Index::delete_instance_row(int64_t instance_id, int64_t series_id) {
   const int64_t study_id = parents.int64(0);
   const int64_t patient_id = parents.int64(1);
   writer_->cached("DELETE FROM instances WHERE id = ?").bind(1, instance_id).run();
-  writer_->cached("UPDATE series SET num_instances = num_instances - 1 WHERE id = ?").bind(1, series_id).run();
-  writer_->cached("UPDATE studies SET num_instances = num_instances - 1 WHERE id = ?").bind(1, study_id).run();
-  writer_->cached("UPDATE patients SET num_instances = num_instances - 1 WHERE id = ?").bind(1, patient_id).run();
+  writer_->cached("UPDATE series SET num_instances = num_instances - 1 WHERE id = ?")
+      .bind(1, series_id)
+      .run();
+  writer_->cached("UPDATE studies SET num_instances = num_instances - 1 WHERE id = ?")
+      .bind(1, study_id)
+      .run();
+  writer_->cached("UPDATE patients SET num_instances = num_instances - 1 WHERE id = ?")
+      .bind(1, patient_id)
+      .run();
   // Empty parents go too, so counts and C-FIND never show an entity without instances.
-  writer_->cached("DELETE FROM series WHERE id = ? AND num_instances <= 0").bind(1, series_id).run();
+  writer_->cached("DELETE FROM series WHERE id = ? AND num_instances <= 0")
+      .bind(1, series_id)
+      .run();
   if (writer_->changes() == 0) return;
-  writer_->cached("UPDATE studies SET num_series = num_series - 1 WHERE id = ?").bind(1, study_id).run();
-  writer_->cached("UPDATE patients SET num_series = num_series - 1 WHERE id = ?").bind(1, patient_id).run();
+  writer_->cached("UPDATE studies SET num_series = num_series - 1 WHERE id = ?")
+      .bind(1, study_id)
+      .run();
+  writer_->cached("UPDATE patients SET num_series = num_series - 1 WHERE id = ?")
+      .bind(1, patient_id)
+      .run();
   writer_->cached("DELETE FROM studies WHERE id = ? AND num_series <= 0").bind(1, study_id).run();
   if (writer_->changes() == 0) return;
-  writer_->cached("UPDATE patients SET num_studies = num_studies - 1 WHERE id = ?").bind(1, patient_id).run();
-  writer_->cached("DELETE FROM patients WHERE id = ? AND num_studies <= 0").bind(1, patient_id).run();
+  writer_->cached("UPDATE patients SET num_studies = num_studies - 1 WHERE id = ?")
+      .bind(1, patient_id)
+      .run();
+  writer_->cached("DELETE FROM patients WHERE id = ? AND num_studies <= 0")
+      .bind(1, patient_id)
+      .run();
 }
 
 std::vector<std::string> Index::delete_entity(Level level, const std::string& key) {
@@ -591,7 +626,8 @@ std::vector<std::string> Index::delete_entity(Level level, const std::string& ke
   {
     auto& q = writer_->cached(kInstancesOf[static_cast<int>(level)]);
     q.bind(1, key);
-    while (q.step()) rows.push_back({q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4), q.text(5)});
+    while (q.step())
+      rows.push_back({q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4), q.text(5)});
     q.reset();
   }
   std::vector<std::string> files;
@@ -600,8 +636,9 @@ std::vector<std::string> Index::delete_entity(Level level, const std::string& ke
     writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, r.path).run();
     delete_instance_row(r.id, r.series);
     writer_
-        ->cached("INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
-                 "study_instance_uid, at) VALUES('deleted',?,?,?,?)")
+        ->cached(
+            "INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
+            "study_instance_uid, at) VALUES('deleted',?,?,?,?)")
         .bind(1, r.sop)
         .bind(2, r.series_uid)
         .bind(3, r.study_uid)
@@ -639,7 +676,9 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
       delete_instance_row(old_id, old_series);
       result.outcome = StoreOutcome::kReplaced;
       result.obsolete_file = old_path;
-      writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)").bind(1, old_path).run();
+      writer_->cached("INSERT OR IGNORE INTO pending_files(path) VALUES(?)")
+          .bind(1, old_path)
+          .run();
     }
     const int64_t patient_id = ensure_patient(*r);
     const int64_t study_id = ensure_study(*r, patient_id);
@@ -654,12 +693,19 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
     insert.bind(7, static_cast<int64_t>(r->file_size)).bind(8, now);
     insert.bind(9, to_json(r->attributes[static_cast<int>(Level::kInstance)]));
     insert.run();
-    writer_->cached("UPDATE series SET num_instances = num_instances + 1 WHERE id = ?").bind(1, series_id).run();
-    writer_->cached("UPDATE studies SET num_instances = num_instances + 1 WHERE id = ?").bind(1, study_id).run();
-    writer_->cached("UPDATE patients SET num_instances = num_instances + 1 WHERE id = ?").bind(1, patient_id).run();
+    writer_->cached("UPDATE series SET num_instances = num_instances + 1 WHERE id = ?")
+        .bind(1, series_id)
+        .run();
+    writer_->cached("UPDATE studies SET num_instances = num_instances + 1 WHERE id = ?")
+        .bind(1, study_id)
+        .run();
+    writer_->cached("UPDATE patients SET num_instances = num_instances + 1 WHERE id = ?")
+        .bind(1, patient_id)
+        .run();
     writer_
-        ->cached("INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
-                 "study_instance_uid, at) VALUES(?,?,?,?,?)")
+        ->cached(
+            "INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
+            "study_instance_uid, at) VALUES(?,?,?,?,?)")
         .bind(1, std::string(result.outcome == StoreOutcome::kReplaced ? "replaced" : "stored"))
         .bind(2, sop_uid)
         .bind(3, r->get(Level::kSeries, tags::kSeriesInstanceUid))
@@ -699,7 +745,8 @@ std::vector<int64_t> Index::matching_ids(sql::Database& db, const FindQuery& que
     where.add(condition_sql(c, where.params));
   }
   const std::string ids_sql = "SELECT " + std::string(alias_of(query.level)) + ".id" +
-                              from_clause(depth) + (where.text.empty() ? "" : " WHERE " + where.text);
+                              from_clause(depth) +
+                              (where.text.empty() ? "" : " WHERE " + where.text);
   log::debug("index query: ", ids_sql);
   std::vector<int64_t> ids;
   sql::Statement matching = db.prepare(ids_sql);
@@ -715,7 +762,8 @@ std::vector<InstanceLocation> Index::find_instances(const FindQuery& query) {
       "instances i JOIN series se ON i.series_fk = se.id JOIN studies st ON se.study_fk = st.id "
       "WHERE st.patient_fk = ? ORDER BY st.id, se.id, i.id",
       "SELECT i.sop_class_uid, i.sop_instance_uid, i.transfer_syntax_uid, i.file_path FROM "
-      "instances i JOIN series se ON i.series_fk = se.id WHERE se.study_fk = ? ORDER BY se.id, i.id",
+      "instances i JOIN series se ON i.series_fk = se.id WHERE se.study_fk = ? ORDER BY se.id, "
+      "i.id",
       "SELECT sop_class_uid, sop_instance_uid, transfer_syntax_uid, file_path FROM instances "
       "WHERE series_fk = ? ORDER BY id",
       "SELECT sop_class_uid, sop_instance_uid, transfer_syntax_uid, file_path FROM instances "
@@ -755,8 +803,8 @@ void Index::find(const FindQuery& query, const std::function<bool(FindMatch&&)>&
         ", (SELECT group_concat(sop_class_uid, '\\') FROM (SELECT DISTINCT n.sop_class_uid FROM "
         "series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id ORDER BY 1))";
   }
-  const std::string row_sql = select + from_clause(depth) + " WHERE " +
-                              std::string(alias_of(query.level)) + ".id = ?";
+  const std::string row_sql =
+      select + from_clause(depth) + " WHERE " + std::string(alias_of(query.level)) + ".id = ?";
 
   ReaderLease db(*this);
   const std::vector<int64_t> ids = matching_ids(*db, query);

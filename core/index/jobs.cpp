@@ -71,8 +71,9 @@ std::optional<Job> Index::claim_job(int64_t now) {
   const int64_t id = next.int64(0);
   next.reset();
   writer_
-      ->cached("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? "
-               "WHERE id = ?")
+      ->cached(
+          "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? "
+          "WHERE id = ?")
       .bind(1, now_text())
       .bind(2, id)
       .run();
@@ -121,8 +122,9 @@ void Index::finish_job(int64_t id, const std::string& state, const std::string& 
   WriterLock lock(writer_mutex_, *writer_);
   // A job cancelled meanwhile stays cancelled.
   writer_
-      ->cached("UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND "
-               "state <> 'cancelled'")
+      ->cached(
+          "UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ? AND "
+          "state <> 'cancelled'")
       .bind(1, state)
       .bind(2, error)
       .bind(3, now_text())
@@ -133,8 +135,9 @@ void Index::finish_job(int64_t id, const std::string& state, const std::string& 
 void Index::retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_
-      ->cached("UPDATE jobs SET state = 'pending', error = ?, next_attempt_at = ?, updated_at = ? "
-               "WHERE id = ? AND state = 'running'")
+      ->cached(
+          "UPDATE jobs SET state = 'pending', error = ?, next_attempt_at = ?, updated_at = ? "
+          "WHERE id = ? AND state = 'running'")
       .bind(1, error)
       .bind(2, next_attempt_at)
       .bind(3, now_text())
@@ -145,8 +148,9 @@ void Index::retry_job(int64_t id, const std::string& error, int64_t next_attempt
 bool Index::cancel_job(int64_t id) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_
-      ->cached("UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ? AND "
-               "state IN ('pending', 'running')")
+      ->cached(
+          "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ? AND "
+          "state IN ('pending', 'running')")
       .bind(1, now_text())
       .bind(2, id)
       .run();

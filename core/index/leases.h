@@ -1,7 +1,8 @@
 #pragma once
 // Scoped use of the index's connections (private to core/index/): the writer under its mutex, or a
-// reader borrowed from the pool. Both reset every statement on release, so no stepped-but-unfinished
-// statement keeps a read transaction (and an old snapshot of the index) open.
+// reader borrowed from the pool. Both reset every statement on release, so no
+// stepped-but-unfinished statement keeps a read transaction (and an old snapshot of the index)
+// open.
 
 #include <memory>
 #include <mutex>

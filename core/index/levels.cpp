@@ -24,36 +24,35 @@ const std::unordered_set<uint32_t>& patient_study_tags() {
 
 const std::unordered_set<uint32_t>& study_tags() {
   static const std::unordered_set<uint32_t> set = {
-      tags::kStudyDate,          tags::kStudyTime,        tags::kAccessionNumber,
-      tags::kReferringPhysicianName, tags::kStudyDescription, tags::kStudyInstanceUid,
-      tags::kStudyId,
-      tag(0x0008, 0x0051),  // Issuer of Accession Number Sequence
-      tag(0x0008, 0x0096),  // Referring Physician Identification Sequence
-      tag(0x0008, 0x1032),  // Procedure Code Sequence
-      tag(0x0008, 0x1048),  // Physician(s) of Record
-      tag(0x0008, 0x1060),  // Name of Physician(s) Reading Study
-      tag(0x0008, 0x1080),  // Admitting Diagnoses Description
-      tag(0x0008, 0x1110),  // Referenced Study Sequence
-      tag(0x0020, 0x1070),  // Other Study Numbers
-      tag(0x0032, 0x1032),  // Requesting Physician
-      tag(0x0032, 0x1033),  // Requesting Service
-      tag(0x0032, 0x1060),  // Requested Procedure Description
-      tag(0x0032, 0x4000),  // Study Comments
-      tag(0x0038, 0x0010),  // Admission ID
-      tag(0x0038, 0x0500),  // Patient State
+      tags::kStudyDate,        tags::kStudyTime,
+      tags::kAccessionNumber,  tags::kReferringPhysicianName,
+      tags::kStudyDescription, tags::kStudyInstanceUid,
+      tags::kStudyId,          tag(0x0008, 0x0051),  // Issuer of Accession Number Sequence
+      tag(0x0008, 0x0096),                           // Referring Physician Identification Sequence
+      tag(0x0008, 0x1032),                           // Procedure Code Sequence
+      tag(0x0008, 0x1048),                           // Physician(s) of Record
+      tag(0x0008, 0x1060),                           // Name of Physician(s) Reading Study
+      tag(0x0008, 0x1080),                           // Admitting Diagnoses Description
+      tag(0x0008, 0x1110),                           // Referenced Study Sequence
+      tag(0x0020, 0x1070),                           // Other Study Numbers
+      tag(0x0032, 0x1032),                           // Requesting Physician
+      tag(0x0032, 0x1033),                           // Requesting Service
+      tag(0x0032, 0x1060),                           // Requested Procedure Description
+      tag(0x0032, 0x4000),                           // Study Comments
+      tag(0x0038, 0x0010),                           // Admission ID
+      tag(0x0038, 0x0500),                           // Patient State
   };
   return set;
 }
 
 const std::unordered_set<uint32_t>& series_tags() {
   static const std::unordered_set<uint32_t> set = {
-      tags::kSeriesDate, tags::kModality, tags::kSeriesDescription, tags::kSeriesInstanceUid,
-      tags::kSeriesNumber,
-      tag(0x0008, 0x0031),  // Series Time
-      tag(0x0008, 0x0070),  // Manufacturer
-      tag(0x0008, 0x0080),  // Institution Name
-      tag(0x0008, 0x0081),  // Institution Address
-      tag(0x0008, 0x1010),  // Station Name
+      tags::kSeriesDate,        tags::kModality,     tags::kSeriesDescription,
+      tags::kSeriesInstanceUid, tags::kSeriesNumber, tag(0x0008, 0x0031),  // Series Time
+      tag(0x0008, 0x0070),                                                 // Manufacturer
+      tag(0x0008, 0x0080),                                                 // Institution Name
+      tag(0x0008, 0x0081),                                                 // Institution Address
+      tag(0x0008, 0x1010),                                                 // Station Name
       tag(0x0008, 0x1040),  // Institutional Department Name
       tag(0x0008, 0x1050),  // Performing Physician's Name
       tag(0x0008, 0x1070),  // Operators' Name
@@ -77,10 +76,14 @@ const std::unordered_set<uint32_t>& series_tags() {
 
 const char* to_string(Level level) {
   switch (level) {
-    case Level::kPatient: return "PATIENT";
-    case Level::kStudy: return "STUDY";
-    case Level::kSeries: return "SERIES";
-    case Level::kInstance: return "IMAGE";
+    case Level::kPatient:
+      return "PATIENT";
+    case Level::kStudy:
+      return "STUDY";
+    case Level::kSeries:
+      return "SERIES";
+    case Level::kInstance:
+      return "IMAGE";
   }
   return "IMAGE";
 }

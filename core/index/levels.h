@@ -1,7 +1,7 @@
 #pragma once
 // The DICOM Query/Retrieve information model as the index stores it: which entity level owns each
-// attribute. The index keeps every attribute of a level (as JSON beside the indexed columns), so this
-// table decides where a tag is stored and where a query key is matched.
+// attribute. The index keeps every attribute of a level (as JSON beside the indexed columns), so
+// this table decides where a tag is stored and where a query key is matched.
 
 #include <cstdint>
 #include <map>

@@ -7,7 +7,9 @@
 namespace ossa::index {
 namespace {
 
-bool has_wildcard(const std::string& v) { return v.find_first_of("*?") != std::string::npos; }
+bool has_wildcard(const std::string& v) {
+  return v.find_first_of("*?") != std::string::npos;
+}
 
 std::vector<std::string> split(const std::string& text, char delimiter) {
   std::vector<std::string> parts;
@@ -24,8 +26,10 @@ std::vector<std::string> split(const std::string& text, char delimiter) {
 std::string digits_only(const std::string& value, const std::string& allowed_separators) {
   std::string out;
   for (char c : value) {
-    if (c >= '0' && c <= '9') out += c;
-    else if (allowed_separators.find(c) == std::string::npos) return {};
+    if (c >= '0' && c <= '9')
+      out += c;
+    else if (allowed_separators.find(c) == std::string::npos)
+      return {};
   }
   return out;
 }
@@ -156,9 +160,15 @@ bool match_one_person_name(const Condition& c, const std::string& stored_value) 
 bool match_one_ranged(const Condition& c, const std::string& stored_value) {
   std::string v;
   switch (c.kind) {
-    case ValueKind::kDate: v = normalize_date(stored_value); break;
-    case ValueKind::kTime: v = normalize_time(stored_value); break;
-    default: v = normalize_datetime(stored_value); break;
+    case ValueKind::kDate:
+      v = normalize_date(stored_value);
+      break;
+    case ValueKind::kTime:
+      v = normalize_time(stored_value);
+      break;
+    default:
+      v = normalize_datetime(stored_value);
+      break;
   }
   if (v.empty()) return false;
   if (!c.lower.empty() && v < c.lower) return false;
@@ -271,8 +281,10 @@ std::string prefix_successor(const std::string& prefix) {
 std::string to_glob(const std::string& pattern) {
   std::string out;
   for (char c : pattern) {
-    if (c == '[') out += "[[]";
-    else out += c;
+    if (c == '[')
+      out += "[[]";
+    else
+      out += c;
   }
   return out;
 }
@@ -357,11 +369,17 @@ bool matches(const Condition& c, const std::string& stored) {
   for (const auto& value : split(stored, '\\')) {
     bool ok = false;
     switch (c.kind) {
-      case ValueKind::kText: ok = match_one_text(c, value); break;
-      case ValueKind::kPersonName: ok = match_one_person_name(c, value); break;
+      case ValueKind::kText:
+        ok = match_one_text(c, value);
+        break;
+      case ValueKind::kPersonName:
+        ok = match_one_person_name(c, value);
+        break;
       case ValueKind::kDate:
       case ValueKind::kTime:
-      case ValueKind::kDateTime: ok = match_one_ranged(c, value); break;
+      case ValueKind::kDateTime:
+        ok = match_one_ranged(c, value);
+        break;
       case ValueKind::kUid:
         if (c.match == MatchKind::kUidList) {
           for (const auto& uid : c.uids) ok = ok || trim(value) == uid;
@@ -369,7 +387,9 @@ bool matches(const Condition& c, const std::string& stored) {
           ok = trim(value) == c.value;
         }
         break;
-      case ValueKind::kOther: ok = match_one_other(c, value); break;
+      case ValueKind::kOther:
+        ok = match_one_other(c, value);
+        break;
     }
     if (ok) return true;
   }

@@ -12,14 +12,21 @@
 namespace ossa::jobs {
 namespace {
 
-int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
 
 bool parse_level(const std::string& text, index::Level& level) {
-  if (text == "PATIENT") level = index::Level::kPatient;
-  else if (text == "STUDY") level = index::Level::kStudy;
-  else if (text == "SERIES") level = index::Level::kSeries;
-  else if (text == "IMAGE") level = index::Level::kInstance;
-  else return false;
+  if (text == "PATIENT")
+    level = index::Level::kPatient;
+  else if (text == "STUDY")
+    level = index::Level::kStudy;
+  else if (text == "SERIES")
+    level = index::Level::kSeries;
+  else if (text == "IMAGE")
+    level = index::Level::kInstance;
+  else
+    return false;
   return true;
 }
 
@@ -37,7 +44,8 @@ index::FindQuery job_query(const std::string& level_text, const std::string& uid
   parse_level(level_text, level);
   q.level = level;
   const DcmTagKey& key = unique_key(level);
-  const auto kind = level == index::Level::kPatient ? index::ValueKind::kText : index::ValueKind::kUid;
+  const auto kind =
+      level == index::Level::kPatient ? index::ValueKind::kText : index::ValueKind::kUid;
   q.conditions.push_back(
       index::make_condition(index::tag(key.getGroup(), key.getElement()), level, kind, uids));
   return q;
@@ -110,13 +118,15 @@ void JobRunner::retry_or_fail(const index::Job& job, const std::string& error) {
     archive_.index().finish_job(job.id, "failed", error);
     return;
   }
-  const int64_t delay = std::min<int64_t>(int64_t{5} << std::min<int64_t>(job.attempts - 1, 7), 600);
+  const int64_t delay =
+      std::min<int64_t>(int64_t{5} << std::min<int64_t>(job.attempts - 1, 7), 600);
   log::warning("job ", job.id, ": ", error, "; retrying in ", delay, " s");
   archive_.index().retry_job(job.id, error, unix_now() + delay);
 }
 
 std::string JobRunner::run_send(index::Job& job, const archive::Node& node) {
-  const std::vector<index::InstanceLocation> all = archive_.instances_for(job_query(job.level, job.uids));
+  const std::vector<index::InstanceLocation> all =
+      archive_.instances_for(job_query(job.level, job.uids));
   // A resumed job skips what it already did (stable order from the index).
   const size_t skip = std::min<size_t>(all.size(), static_cast<size_t>(job.completed + job.failed));
   const std::vector<index::InstanceLocation> rest(all.begin() + static_cast<long>(skip), all.end());
@@ -132,8 +142,8 @@ std::string JobRunner::run_send(index::Job& job, const archive::Node& node) {
           ++completed;
         } else {
           ++failed;
-          log::warning("job ", job.id, ": ", rest[index].sop_instance_uid, " not sent (0x", std::hex,
-                       r.status, std::dec, ") ", r.error);
+          log::warning("job ", job.id, ": ", rest[index].sop_instance_uid, " not sent (0x",
+                       std::hex, r.status, std::dec, ") ", r.error);
         }
         archive_.index().update_job_progress(job.id, total, completed, failed);
         if ((completed + failed) % 8 == 0) {
@@ -167,17 +177,19 @@ std::string JobRunner::run_retrieve(index::Job& job, const archive::Node& node) 
   const bool patient_root = level == index::Level::kPatient;
   dicom::RetrieveCounts counts;
   std::string why;
-  const bool ok = job.method == "get"
-                      ? dicom::get(node, options_.scu, patient_root, identifier, {}, archive_, counts, why)
-                      : dicom::move(node, options_.scu, patient_root, identifier, archive_.own_aet(),
-                                    counts, why);
+  const bool ok = job.method == "get" ? dicom::get(node, options_.scu, patient_root, identifier, {},
+                                                   archive_, counts, why)
+                                      : dicom::move(node, options_.scu, patient_root, identifier,
+                                                    archive_.own_aet(), counts, why);
   archive_.index().update_job_progress(job.id, counts.completed + counts.failed + counts.warning,
                                        counts.completed + counts.warning, counts.failed);
   if (!ok) return why.empty() ? "retrieve failed" : why;
   const bool some_failed = counts.failed > 0;
-  archive_.index().finish_job(job.id, some_failed ? "failed" : "done",
-                              some_failed ? std::to_string(counts.failed) + " instance(s) failed" : "");
-  log::info("job ", job.id, " finished: ", counts.completed, " retrieved, ", counts.failed, " failed");
+  archive_.index().finish_job(
+      job.id, some_failed ? "failed" : "done",
+      some_failed ? std::to_string(counts.failed) + " instance(s) failed" : "");
+  log::info("job ", job.id, " finished: ", counts.completed, " retrieved, ", counts.failed,
+            " failed");
   return {};
 }
 

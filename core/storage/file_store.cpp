@@ -71,13 +71,16 @@ bool is_hex(const std::string& s) {
 StorageError::StorageError(const std::string& what, int error_number)
     : std::runtime_error(what), errno_(error_number) {}
 
-bool StorageError::is_disk_full() const { return errno_ == ENOSPC || errno_ == EDQUOT; }
+bool StorageError::is_disk_full() const {
+  return errno_ == ENOSPC || errno_ == EDQUOT;
+}
 
 FileStore::FileStore(std::filesystem::path root)
     : root_(std::move(root)), temp_dir_(root_ / "tmp") {
   std::error_code ec;
   std::filesystem::create_directories(temp_dir_, ec);
-  if (ec) throw StorageError("cannot create " + temp_dir_.string() + ": " + ec.message(), ec.value());
+  if (ec)
+    throw StorageError("cannot create " + temp_dir_.string() + ": " + ec.message(), ec.value());
   create_folders();
 }
 
@@ -100,7 +103,9 @@ std::filesystem::path FileStore::fresh_temp_name() const {
 }
 
 void FileStore::start_temp_pool(size_t stock) {
-  if (!pool_) pool_ = std::make_unique<TempFilePool>(temp_dir_, [this] { return fresh_temp_name(); }, stock);
+  if (!pool_)
+    pool_ = std::make_unique<TempFilePool>(
+        temp_dir_, [this] { return fresh_temp_name(); }, stock);
 }
 
 std::filesystem::path FileStore::new_temp_path() const {
@@ -155,7 +160,9 @@ std::filesystem::path FileStore::absolute(const std::string& relative) const {
   return root_ / relative;
 }
 
-void FileStore::sync_file(const std::filesystem::path& file) { sync_path(file, O_RDONLY); }
+void FileStore::sync_file(const std::filesystem::path& file) {
+  sync_path(file, O_RDONLY);
+}
 
 std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& source) const {
   const std::filesystem::path temp = new_temp_path();

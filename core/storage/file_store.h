@@ -1,9 +1,9 @@
 #pragma once
 // The file store: where DICOM files live on disk and how they get there durably.
 //
-// Layout: <root>/<2 hex>/<32 hex>.dcm (256 folders made once, so no file costs a mkdir). Names are random, chosen here, never derived from anything a
-// peer sends, and every relative path coming back from the index is checked against that shape
-// before it touches the file system.
+// Layout: <root>/<2 hex>/<32 hex>.dcm (256 folders made once, so no file costs a mkdir). Names are
+// random, chosen here, never derived from anything a peer sends, and every relative path coming
+// back from the index is checked against that shape before it touches the file system.
 //
 // A new file is written and fsynced as <root>/tmp/<32 hex>.dcm: its final name is fixed from the
 // start. Once its index row is committed it is renamed into <2 hex>/. Renames are atomic, so after

@@ -15,8 +15,8 @@ Level level();
 bool enabled(Level level);
 void write(Level level, const std::string& message);
 
-// Quiets DCMTK's own logger (it prints every association at INFO by default) to warnings and errors,
-// or to everything at debug level.
+// Quiets DCMTK's own logger (it prints every association at INFO by default) to warnings and
+// errors, or to everything at debug level.
 void configure_dcmtk(Level level);
 
 namespace detail {

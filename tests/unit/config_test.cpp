@@ -131,7 +131,8 @@ TEST(Config, UnknownTopLevelKey) {
   EXPECT_EQ(e->column(), 1);
   EXPECT_NE(e->message().find("unknown key"), std::string::npos) << e->message();
   // The message lists the keys that are allowed.
-  EXPECT_NE(e->message().find("server, storage, index, nodes, log"), std::string::npos) << e->message();
+  EXPECT_NE(e->message().find("server, storage, index, nodes, log"), std::string::npos)
+      << e->message();
   EXPECT_EQ(std::string(e->what()).rfind("/etc/ossa/ossa.yaml:5:1: servr: ", 0), 0u) << e->what();
 }
 
@@ -413,7 +414,8 @@ TEST(Config, NodeErrorsAreLocated) {
   e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1, query: maybe}\n");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->key(), "nodes[0].query");
-  e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1}\n  - {aet: A, host: g, port: 2}\n");
+  e = load_error(kPaths +
+                 "nodes:\n  - {aet: A, host: h, port: 1}\n  - {aet: A, host: g, port: 2}\n");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->key(), "nodes[1].aet");
   EXPECT_EQ(e->line(), 7);

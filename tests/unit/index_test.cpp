@@ -809,8 +809,8 @@ TEST_F(IndexTest, DeleteSeriesUpdatesCountsAndJournalsFiles) {
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(pending, expected);
   // Study A keeps its PT series; its counts follow.
-  const auto studies = find_all(*index_, Level::kStudy,
-                                {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")});
+  const auto studies =
+      find_all(*index_, Level::kStudy, {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")});
   ASSERT_EQ(studies.size(), 1u);
   EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedSeries), "1");
   EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedInstances), "1");

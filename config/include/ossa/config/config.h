@@ -65,7 +65,8 @@ struct Config {
   LogConfig log;
 };
 
-// A configuration problem, located: file, 1-based line and column (0 when unknown) and the key path.
+// A configuration problem, located: file, 1-based line and column (0 when unknown) and the key
+// path.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string file, int line, int column, std::string key, std::string message);
@@ -84,7 +85,8 @@ class ConfigError : public std::runtime_error {
 };
 
 // Reads and validates a YAML configuration file. Relative paths resolve against the file's folder.
-// Unknown keys, wrong types and out-of-range values throw ConfigError naming file, line, column, key.
+// Unknown keys, wrong types and out-of-range values throw ConfigError naming file, line, column,
+// key.
 Config load_config_file(const std::filesystem::path& file);
 
 // Same, from text (for tests); `origin` names the source in errors and anchors relative paths.
