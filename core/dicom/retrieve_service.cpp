@@ -51,6 +51,23 @@ struct Progress {
   }
 };
 
+// A C-MOVE-RSP or C-GET-RSP (same fields, different types and flag names). Final responses carry
+// no Remaining count, except after a cancel (PS3.4 C.4.2.1.6).
+template <typename Response>
+Response make_response(uint16_t status, const Progress& p, bool final, bool with_identifier,
+                       unsigned count_flags, unsigned remaining_flag) {
+  Response response{};
+  response.DimseStatus = status;
+  response.DataSetType = with_identifier ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+  response.NumberOfCompletedSubOperations = static_cast<DIC_US>(p.completed);
+  response.NumberOfFailedSubOperations = static_cast<DIC_US>(p.failed);
+  response.NumberOfWarningSubOperations = static_cast<DIC_US>(p.warning);
+  response.NumberOfRemainingSubOperations = static_cast<DIC_US>(p.remaining);
+  response.opts = count_flags;
+  if (!final || status == kStatusCancel) response.opts |= remaining_flag;
+  return response;
+}
+
 // One response of either service; `final` decides which counters are present (PS3.4 C.4.2.1.6).
 using SendResponse = std::function<OFCondition(uint16_t status, const Progress&, bool final,
                                                DcmDataset* identifier, DcmDataset* detail)>;
@@ -165,16 +182,11 @@ OFCondition serve_move(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_MoveRQ& request) {
   SendResponse respond = [&](uint16_t status, const Progress& p, bool final, DcmDataset* ids,
                              DcmDataset* detail) {
-    T_DIMSE_C_MoveRSP response{};
-    response.DimseStatus = status;
-    response.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    response.NumberOfCompletedSubOperations = static_cast<DIC_US>(p.completed);
-    response.NumberOfFailedSubOperations = static_cast<DIC_US>(p.failed);
-    response.NumberOfWarningSubOperations = static_cast<DIC_US>(p.warning);
-    response.NumberOfRemainingSubOperations = static_cast<DIC_US>(p.remaining);
-    response.opts = O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
-                    O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
-    if (!final || status == kStatusCancel) response.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
+    auto response = make_response<T_DIMSE_C_MoveRSP>(status, p, final, ids != nullptr,
+                                                     O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS |
+                                                         O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
+                                                         O_MOVE_NUMBEROFWARNINGSUBOPERATIONS,
+                                                     O_MOVE_NUMBEROFREMAININGSUBOPERATIONS);
     return DIMSE_sendMoveResponse(ctx.association, pres_id, &request, &response, ids, detail);
   };
   QueryModel model;
@@ -255,16 +267,11 @@ OFCondition serve_get(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                       T_DIMSE_C_GetRQ& request) {
   SendResponse respond = [&](uint16_t status, const Progress& p, bool final, DcmDataset* ids,
                              DcmDataset* detail) {
-    T_DIMSE_C_GetRSP response{};
-    response.DimseStatus = status;
-    response.DataSetType = ids ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
-    response.NumberOfCompletedSubOperations = static_cast<DIC_US>(p.completed);
-    response.NumberOfFailedSubOperations = static_cast<DIC_US>(p.failed);
-    response.NumberOfWarningSubOperations = static_cast<DIC_US>(p.warning);
-    response.NumberOfRemainingSubOperations = static_cast<DIC_US>(p.remaining);
-    response.opts = O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
-                    O_GET_NUMBEROFWARNINGSUBOPERATIONS;
-    if (!final || status == kStatusCancel) response.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS;
+    auto response = make_response<T_DIMSE_C_GetRSP>(status, p, final, ids != nullptr,
+                                                    O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS |
+                                                        O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+                                                        O_GET_NUMBEROFWARNINGSUBOPERATIONS,
+                                                    O_GET_NUMBEROFREMAININGSUBOPERATIONS);
     return DIMSE_sendGetResponse(ctx.association, pres_id, &request, &response, ids, detail);
   };
   QueryModel model;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <chrono>
 #include <thread>
 #include <unistd.h>
@@ -23,24 +25,7 @@ namespace fs = std::filesystem;
 using ossa::storage::FileStore;
 using ossa::storage::StorageError;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ossa-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ossa::testing::TempDir;
 
 void write_file(const fs::path& file, const std::string& content) {
   std::ofstream out(file, std::ios::binary);

@@ -4,6 +4,8 @@
 #include "index/index.h"
 
 #include <gtest/gtest.h>
+
+#include "temp_dir.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,25 +45,7 @@ const std::string kCtImage = "1.2.840.10008.5.1.4.1.1.2";
 const std::string kPetImage = "1.2.840.10008.5.1.4.1.1.128";
 const std::string kExplicitLe = "1.2.840.10008.1.2.1";
 
-// A fresh folder under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("ossa-index-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using ossa::testing::TempDir;
 
 struct Spec {
   std::string patient_id = "P1";
