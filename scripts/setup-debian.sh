@@ -11,6 +11,10 @@ packages=(
   libgtest-dev libgmock-dev     # unit tests
   python3 python3-pydicom       # integration tests make their data with pydicom
   libopenjp2-tools              # opj_compress: real JPEG 2000 test data
+  libboost-dev                  # Boost.DLL (header-only) loads plugins
+  libxmlrpc-c++8-dev            # XML-RPC control interface (xmlrpc-c)
+  libcpp-httplib-dev            # HTTP: /testdbalive, WADO, plugin routes
+  libssl-dev                    # cpp-httplib's HTTPS client (DownloadURL, FHIR look-ups)
 )
 missing=()
 for p in "${packages[@]}"; do

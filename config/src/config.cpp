@@ -6,6 +6,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -133,6 +135,78 @@ std::string non_empty(Reader& r, const YAML::Node& v, const std::string& key) {
   return text;
 }
 
+// A plugin's configuration goes to the plugin as JSON: YAML scalars that read as booleans or
+// numbers become those, everything else strings.
+void append_json_string(std::string& out, const std::string& text) {
+  out += '"';
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string yaml_to_json(const YAML::Node& node) {
+  std::string out;
+  if (node.IsMap()) {
+    out += '{';
+    bool first = true;
+    for (const auto& entry : node) {
+      if (!first) out += ',';
+      first = false;
+      append_json_string(out, entry.first.Scalar());
+      out += ':';
+      out += yaml_to_json(entry.second);
+    }
+    out += '}';
+  } else if (node.IsSequence()) {
+    out += '[';
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (i) out += ',';
+      out += yaml_to_json(node[i]);
+    }
+    out += ']';
+  } else if (node.IsNull()) {
+    out += "null";
+  } else {
+    const std::string& v = node.Scalar();
+    const bool quoted = node.Tag() == "!";  // written in quotes: always a string
+    char* end = nullptr;
+    if (!quoted && (v == "true" || v == "false")) {
+      out += v;
+    } else if (!quoted && !v.empty() && (std::strtod(v.c_str(), &end), *end == '\0') &&
+               v.find_first_not_of("0123456789+-.eE") == std::string::npos) {
+      out += v;
+    } else {
+      append_json_string(out, v);
+    }
+  }
+  return out;
+}
+
 Config parse(const YAML::Node& root, const std::string& origin_name,
              const std::filesystem::path& base_dir) {
   Reader r(origin_name);
@@ -142,7 +216,7 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
   if (root.IsNull()) throw ConfigError(origin_name, 0, 0, "", "the configuration is empty");
 
   r.for_each_key(
-      root, "", {"server", "storage", "index", "nodes", "log"},
+      root, "", {"server", "storage", "index", "nodes", "plugins", "plugin_host", "log"},
       [&](const std::string& section, const YAML::Node& node) {
         if (section == "server") {
           r.for_each_key(
@@ -251,6 +325,45 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
             }
             cfg.nodes.push_back(std::move(n));
           }
+        } else if (section == "plugins") {
+          if (node.IsNull()) return;
+          if (!node.IsSequence()) r.fail(node, section, "expected a list of {path, config}");
+          for (size_t i = 0; i < node.size(); ++i) {
+            const std::string prefix = "plugins[" + std::to_string(i) + "]";
+            PluginConfig plugin;
+            bool have_path = false;
+            r.for_each_key(node[i], prefix, {"path", "config"},
+                           [&](const std::string& key, const YAML::Node& v) {
+                             if (key == prefix + ".path") {
+                               plugin.path = resolve(base_dir, non_empty(r, v, key));
+                               have_path = true;
+                             } else {
+                               plugin.config_json = yaml_to_json(v);
+                             }
+                           });
+            if (!have_path)
+              r.fail(node[i], prefix + ".path", "missing: the plugin's shared library");
+            cfg.plugins.push_back(std::move(plugin));
+          }
+        } else if (section == "plugin_host") {
+          r.for_each_key(
+              node, section, {"received_budget_ms", "over_budget", "stable_after_seconds"},
+              [&](const std::string& key, const YAML::Node& v) {
+                PluginHostConfig& h = cfg.plugin_host;
+                if (key == "plugin_host.received_budget_ms") {
+                  h.received_budget_ms = static_cast<int>(r.int_value(v, key, 1, 600000));
+                } else if (key == "plugin_host.over_budget") {
+                  const std::string a = r.string_value(v, key);
+                  if (a == "accept")
+                    h.reject_over_budget = false;
+                  else if (a == "reject")
+                    h.reject_over_budget = true;
+                  else
+                    r.fail(v, key, "expected 'accept' or 'reject', got '" + a + "'");
+                } else {
+                  h.stable_after_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
+                }
+              });
         } else if (section == "log") {
           r.for_each_key(
               node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {

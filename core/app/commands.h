@@ -11,6 +11,7 @@ int run_serve(const std::vector<std::string>& args);
 int run_import(const std::vector<std::string>& args);
 int run_check_config(const std::vector<std::string>& args);
 int run_version();
+int run_plugin_info(const std::vector<std::string>& args);
 
 // Against remote nodes (declared in the configuration): remote_commands.cpp.
 int run_echo(const std::vector<std::string>& args);

@@ -11,6 +11,7 @@
 #include "app/runtime.h"
 #include "dicom/dicom_server.h"
 #include "jobs/job_runner.h"
+#include "plugins/plugin_host.h"
 #include "ossa/version.h"
 #include "util/log.h"
 
@@ -60,6 +61,17 @@ int run_serve(const std::vector<std::string>& arguments) {
   log::info("Ossa ", OSSA_VERSION_STRING, " starting with ", cfg.source.string());
   archive::Archive archive(archive_options(cfg));
   archive.index().refresh_statistics();
+  plugins::HostOptions host_options;
+  host_options.received_budget_ms = cfg.plugin_host.received_budget_ms;
+  host_options.reject_over_budget = cfg.plugin_host.reject_over_budget;
+  host_options.stable_after_seconds = cfg.plugin_host.stable_after_seconds;
+  plugins::PluginHost plugin_host(archive, host_options);
+  std::vector<plugins::PluginToLoad> to_load;
+  for (const auto& p : cfg.plugins) to_load.push_back({p.path, p.config_json});
+  if (!to_load.empty()) {
+    log::info("plugins: ", plugin_host.load(to_load), " of ", to_load.size(), " loaded");
+  }
+  plugin_host.start();
   // No counting here: start-up must not read the whole index (counts() is for status requests).
   log::info("archive: storage ", cfg.storage.path.string(), ", index ", cfg.index.path.string());
 

@@ -11,6 +11,7 @@
 #include "dcmtk/dcmdata/dcuid.h"
 #include "ossa/config/config.h"
 #include "ossa/version.h"
+#include "plugins/plugin_library.h"
 
 namespace ossa::app {
 
@@ -47,6 +48,26 @@ int run_check_config(const std::vector<std::string>& args) {
     return 0;
   } catch (const config::ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int run_plugin_info(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::fputs("usage: ossa plugin-info FILE.so\n", stderr);
+    return 2;
+  }
+  try {
+    const plugins::PluginLibrary library(std::filesystem::absolute(args[0]));
+    const plugins::PluginDescription& d = library.description();
+    std::printf(
+        "name: %s\nversion: %s\ndescription: %s\nplugin ABI: %u.%u (needs a host with "
+        "%u.%u or a later 1.x)\nhost ABI: %d.%d\nloadable by this host: yes\n",
+        d.name.c_str(), d.version.c_str(), d.description.c_str(), d.abi_major, d.abi_minor,
+        d.abi_major, d.abi_minor, OSSA_PLUGIN_ABI_MAJOR, OSSA_PLUGIN_ABI_MINOR);
+    return 0;
+  } catch (const std::exception& e) {
+    std::printf("loadable by this host: no\nwhy: %s\n", e.what());
     return 1;
   }
 }

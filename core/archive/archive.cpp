@@ -72,8 +72,9 @@ void Archive::recover() {
 }
 
 IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
-                                      const std::string& expected_sop_instance_uid) {
-  return ingest(temp_file, expected_sop_instance_uid, false);
+                                      const std::string& expected_sop_instance_uid,
+                                      const IngestOrigin& origin) {
+  return ingest(temp_file, expected_sop_instance_uid, false, origin);
 }
 
 IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
@@ -86,11 +87,12 @@ IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
     result.message = e.what();
     return result;
   }
-  return ingest(temp, "", true);
+  return ingest(temp, "", true, IngestOrigin{});
 }
 
 IngestResult Archive::ingest(const std::filesystem::path& temp_file,
-                             const std::string& expected_uid, bool synced) {
+                             const std::string& expected_uid, bool synced,
+                             const IngestOrigin& origin) {
   IngestResult result;
   std::filesystem::path file = temp_file;
   try {
@@ -107,6 +109,18 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
                                     "SOP Instance UID in the dataset (" + info.sop_instance_uid +
                                         ") differs from the request's (" + expected_uid + ")");
     }
+    if (received_hook_) {
+      const ReceivedHook::Verdict verdict = received_hook_->on_received(
+          file, info.sop_class_uid, info.sop_instance_uid, info.record, origin);
+      if (verdict.reject_status != 0)
+        throw dicom::InstanceRejected(verdict.reject_status, verdict.reason);
+      if (verdict.rewritten) {
+        info = dicom::read_instance_file(file);  // index what is stored now
+        synced = false;
+      }
+    }
+    info.record.calling_aet = origin.calling_aet;
+    info.record.called_aet = origin.called_aet;
     if (!info.has_meta_header) {
       // A bare dataset (some import sources): store it as a proper Part-10 file.
       const std::filesystem::path part10 = store_->new_temp_path();

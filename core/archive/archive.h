@@ -29,6 +29,27 @@ struct Node {
   bool send = false;
 };
 
+// Who sent an instance (empty for an import).
+struct IngestOrigin {
+  std::string calling_aet;
+  std::string called_aet;
+};
+
+// A look at each instance before it is stored (the plugin host's on_received hooks). It may
+// rewrite `file` in place (same path) with changed attributes, or refuse the instance.
+class ReceivedHook {
+ public:
+  virtual ~ReceivedHook() = default;
+  struct Verdict {
+    uint16_t reject_status = 0;  // non-zero: refuse with this DIMSE status
+    std::string reason;
+    bool rewritten = false;  // the file now holds changed attributes
+  };
+  virtual Verdict on_received(const std::filesystem::path& file, const std::string& sop_class_uid,
+                              const std::string& sop_instance_uid,
+                              const index::InstanceRecord& record, const IngestOrigin& origin) = 0;
+};
+
 struct ArchiveOptions {
   std::filesystem::path storage_root;
   std::filesystem::path index_file;
@@ -65,9 +86,14 @@ class Archive {
   // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected
   // SOP Instance UID). Returns only when the instance is durable, or rejected.
   IngestResult ingest_received(const std::filesystem::path& temp_file,
-                               const std::string& expected_sop_instance_uid = "");
+                               const std::string& expected_sop_instance_uid = "",
+                               const IngestOrigin& origin = {});
   // Imports a file from anywhere (copied, so the source is left alone).
   IngestResult ingest_copy(const std::filesystem::path& source);
+
+  // Installs the hook every ingested instance passes through (nullptr: none). Set before the
+  // front ends start; not owned.
+  void set_received_hook(ReceivedHook* hook) { received_hook_ = hook; }
 
   void find(const index::FindQuery& query, const std::function<bool(index::FindMatch&&)>& on_match);
 
@@ -106,7 +132,7 @@ class Archive {
 
  private:
   IngestResult ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
-                      bool synced);
+                      bool synced, const IngestOrigin& origin);
   void recover();
 
   ArchiveOptions options_;
@@ -115,6 +141,7 @@ class Archive {
   std::unique_ptr<storage::FileStore> store_;
   std::unique_ptr<index::Index> index_;
   std::unique_ptr<IngestPipeline> pipeline_;
+  ReceivedHook* received_hook_ = nullptr;
 };
 
 }  // namespace ossa::archive

@@ -178,6 +178,14 @@ std::vector<std::vector<ProposedContext>> plan_store_associations(
     contexts.push_back(
         {sop_class,
          {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax}});
+    // For a peer that takes images only compressed: lossless syntaxes Ossa can encode to.
+    if (dcmIsaStorageSOPClassUID(sop_class.c_str(), ESSC_Image)) {
+      for (const char* ts : {UID_JPEGProcess14SV1TransferSyntax, UID_JPEGLSLosslessTransferSyntax,
+                             UID_RLELosslessTransferSyntax}) {
+        if (std::find(stored.begin(), stored.end(), ts) == stored.end())
+          contexts.push_back({sop_class, {ts}});
+      }
+    }
     if (plans.back().size() + contexts.size() > kMaxContextsPerAssociation) plans.emplace_back();
     for (auto& c : contexts) plans.back().push_back(std::move(c));
   }

@@ -19,8 +19,8 @@ const char* const kUncompressed[] = {UID_LittleEndianExplicitTransferSyntax,
                                      UID_LittleEndianImplicitTransferSyntax,
                                      UID_BigEndianExplicitTransferSyntax};
 
-// Every transfer syntax DCMTK can name, uncompressed first: the SCP stores what arrives as it
-// arrives, so it needs no codec to accept a syntax.
+// Every transfer syntax DCMTK can name: the SCP stores what arrives as it arrives, so it needs no
+// codec to accept a syntax.
 const std::vector<const char*>& storage_transfer_syntaxes() {
   static const std::vector<const char*> list = [] {
     std::vector<const char*> out(std::begin(kUncompressed), std::end(kUncompressed));
@@ -63,28 +63,36 @@ bool accept_presentation_contexts(T_ASC_Parameters* params) {
     return false;
   }
 
-  // Storage: exactly the classes proposed, so the list never exceeds what one association holds.
-  std::set<std::string> proposed;
+  // Storage: each proposed context of a storage class is accepted in the FIRST of its proposed
+  // transfer syntaxes that DCMTK knows: the requestor lists its preference first (a modality its
+  // native compression, a PACS the syntax a file is stored in), and Ossa stores what arrives as it
+  // arrives, so it needs no codec to accept any of them. The role (SCU/SCP) is granted as
+  // proposed, so a C-GET requester receives its instances on this association.
+  const auto& known = storage_transfer_syntaxes();
   const int count = ASC_countPresentationContexts(params);
   for (int i = 0; i < count; ++i) {
     T_ASC_PresentationContext pc;
-    if (ASC_getPresentationContext(params, i, &pc).good() &&
-        is_storage_sop_class(pc.abstractSyntax))
-      proposed.insert(pc.abstractSyntax);
-  }
-  if (proposed.empty()) return true;
-  std::vector<const char*> classes;
-  for (const auto& uid : proposed) classes.push_back(uid.c_str());
-  const auto& syntaxes = storage_transfer_syntaxes();
-  // SCU/SCP role: a C-GET requester proposes the SCP role for the storage classes it will take
-  // back on this association; granting both roles leaves plain C-STORE requesters unaffected.
-  cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
-      params, classes.data(), static_cast<int>(classes.size()),
-      const_cast<const char**>(syntaxes.data()), static_cast<int>(syntaxes.size()),
-      ASC_SC_ROLE_SCUSCP);
-  if (cond.bad()) {
-    log::error("negotiation of storage contexts failed: ", cond.text());
-    return false;
+    if (ASC_getPresentationContext(params, i, &pc).bad() ||
+        !is_storage_sop_class(pc.abstractSyntax))
+      continue;
+    const char* chosen = nullptr;
+    for (int t = 0; t < pc.transferSyntaxCount && !chosen; ++t) {
+      for (const char* uid : known) {
+        if (std::strcmp(uid, pc.proposedTransferSyntaxes[t]) == 0) {
+          chosen = uid;
+          break;
+        }
+      }
+    }
+    const OFCondition cond =
+        chosen ? ASC_acceptPresentationContext(params, pc.presentationContextID, chosen,
+                                               ASC_SC_ROLE_SCUSCP)
+               : ASC_refusePresentationContext(params, pc.presentationContextID,
+                                               ASC_P_TRANSFERSYNTAXESNOTSUPPORTED);
+    if (cond.bad()) {
+      log::error("negotiation of a storage context failed: ", cond.text());
+      return false;
+    }
   }
   return true;
 }

@@ -4,7 +4,8 @@
 // DCMTK's association profiles hold at most 128 presentation contexts, fewer than the storage SOP
 // classes it knows (186 in 3.6.7). Ossa does not use profiles: it looks at what the peer proposes
 // (at most 128 contexts per association, by PS3.8) and accepts each storage context whose abstract
-// syntax is a storage SOP class, in any transfer syntax DCMTK knows, so no class is ever lost.
+// syntax is a storage SOP class, in the first of its proposed transfer syntaxes DCMTK knows, so no
+// class is ever lost and nothing needs converting on the way in.
 
 struct T_ASC_Parameters;
 

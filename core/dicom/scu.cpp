@@ -193,6 +193,7 @@ bool unexpected(RequestedAssociation& association, const Received& received, con
 
 struct IncomingStore {
   archive::Archive* archive;
+  archive::IngestOrigin origin;
   std::filesystem::path temp_file;
   bool ingested = false;
   bool stored = false;
@@ -207,8 +208,8 @@ void on_incoming_store(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_St
   if (response->DimseStatus != STATUS_Success) return;  // DCMTK could not receive the dataset
   state->ingested = true;
   try {
-    const archive::IngestResult result =
-        state->archive->ingest_received(state->temp_file, request->AffectedSOPInstanceUID);
+    const archive::IngestResult result = state->archive->ingest_received(
+        state->temp_file, request->AffectedSOPInstanceUID, state->origin);
     response->DimseStatus = result.dimse_status;
     state->stored = result.ok();
     if (!result.ok()) state->refusal = result.message;
@@ -242,7 +243,11 @@ bool serve_incoming_store(RequestedAssociation& association, const ScuOptions& o
                           archive::Archive& archive, Received& received, const std::string& peer,
                           IncomingTally& tally, std::string& why) {
   T_DIMSE_C_StoreRQ& request = received.message.msg.CStoreRQ;
-  IncomingStore state{&archive, {}, false, false, {}, nullptr};
+  // The C-GET source sends to Ossa: that is who the change log names as the sender.
+  const std::string source_aet =
+      association.get() ? std::string(association.get()->params->DULparams.calledAPTitle)
+                        : std::string();
+  IncomingStore state{&archive, {source_aet, options.own_aet}, {}, false, false, {}, nullptr};
   OFCondition cond;
   try {
     state.temp_file = archive.new_temp_path();
@@ -311,18 +316,40 @@ bool retrieve(RetrieveKind kind, const archive::Node& source, const ScuOptions& 
     for (const auto& c :
          explicit_classes ? *storage_sop_classes : default_retrieve_storage_classes())
       if (std::find(classes.begin(), classes.end(), c) == classes.end()) classes.push_back(c);
-    if (classes.size() > kMaxContexts - 1) {
-      log::warning(what, " from ", peer, ": offering only ", kMaxContexts - 1, " of ",
-                   classes.size(), " storage SOP classes (one association holds ", kMaxContexts,
+    // Uncompressed contexts first, then compressed ones for the common image classes (or every
+    // explicit class): a source that picks the context matching a file's syntax sends compressed
+    // files as stored. (A source that takes the first accepted context of a class whatever the
+    // file, as DCMTK's dcmqrscp does, sends uncompressed files and must convert compressed ones.)
+    static const char* const kCommonImageClasses[] = {
+        UID_CTImageStorage,
+        UID_MRImageStorage,
+        UID_ComputedRadiographyImageStorage,
+        UID_DigitalXRayImageStorageForPresentation,
+        UID_UltrasoundImageStorage,
+        UID_UltrasoundMultiframeImageStorage,
+        UID_SecondaryCaptureImageStorage,
+        UID_XRayAngiographicImageStorage,
+        UID_DigitalMammographyXRayImageStorageForPresentation,
+        UID_NuclearMedicineImageStorage};
+    std::vector<std::string> compressed_classes;
+    if (explicit_classes) {
+      compressed_classes = classes;
+    } else {
+      for (const char* c : kCommonImageClasses) compressed_classes.push_back(c);
+    }
+    const size_t compressed_per_class = explicit_classes ? std::size(kCompressedSyntaxes) : 5;
+    const size_t reserved = explicit_classes ? 0 : compressed_per_class * compressed_classes.size();
+    const size_t room = kMaxContexts - contexts.size() - std::min(reserved, kMaxContexts / 2);
+    if (classes.size() > room) {
+      log::warning(what, " from ", peer, ": offering only ", room, " of ", classes.size(),
+                   " storage SOP classes (one association holds ", kMaxContexts,
                    " presentation contexts)");
-      classes.resize(kMaxContexts - 1);
+      classes.resize(room);
     }
     for (const auto& c : classes) contexts.push_back(uncompressed_context(c));
-    if (explicit_classes) {
-      for (const char* ts : kCompressedSyntaxes)
-        for (const auto& c : classes)
-          if (contexts.size() < kMaxContexts) contexts.push_back({c, {ts}});
-    }
+    for (size_t t = 0; t < compressed_per_class; ++t)
+      for (const auto& c : compressed_classes)
+        if (contexts.size() < kMaxContexts) contexts.push_back({c, {kCompressedSyntaxes[t]}});
   }
 
   // A C-GET requester takes the SCP role for the storage classes only, not for the Q/R context.

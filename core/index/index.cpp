@@ -15,7 +15,7 @@
 namespace ossa::index {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -123,12 +123,27 @@ CREATE TABLE IF NOT EXISTS nodes(
 -- The durable change log (what plugins consume as on_stored events).
 CREATE TABLE IF NOT EXISTS changes(
   seq INTEGER PRIMARY KEY,
-  change_type TEXT NOT NULL,
+  change_type TEXT NOT NULL,             -- stored | replaced | deleted
   sop_instance_uid TEXT NOT NULL,
   series_instance_uid TEXT NOT NULL,
   study_instance_uid TEXT NOT NULL,
-  at TEXT NOT NULL
+  at TEXT NOT NULL,
+  sop_class_uid TEXT NOT NULL DEFAULT '',
+  patient_id TEXT NOT NULL DEFAULT '',
+  calling_aet TEXT NOT NULL DEFAULT '',
+  called_aet TEXT NOT NULL DEFAULT ''
 );
+
+-- How far each plugin's on_stored delivery has got in the change log (at-least-once delivery).
+CREATE TABLE IF NOT EXISTS plugin_cursors(plugin TEXT PRIMARY KEY, seq INTEGER NOT NULL)
+  WITHOUT ROWID;
+
+-- Studies that received an instance and are not yet announced as stable (on_stable).
+CREATE TABLE IF NOT EXISTS stable_watch(
+  study_instance_uid TEXT PRIMARY KEY,
+  last_at INTEGER NOT NULL                -- unix seconds of the latest instance
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stable_watch_last_at ON stable_watch(last_at);
 )SQL";
 
 const std::string kEmpty;
@@ -428,10 +443,17 @@ void Index::create_schema() {
   }
   if (current == kSchemaVersion) return;  // nothing to create: no write lock needed
   // Every statement of the schema is idempotent (IF NOT EXISTS), so older versions are brought
-  // up to date by running it again.
+  // up to date by running it again, after adding the columns tables gained since.
   sql::Transaction tx(*writer_);
+  if (current >= 1 && current < 4) {
+    for (const char* column : {"sop_class_uid", "patient_id", "calling_aet", "called_aet"}) {
+      writer_->exec(
+          (std::string("ALTER TABLE changes ADD COLUMN ") + column + " TEXT NOT NULL DEFAULT ''")
+              .c_str());
+    }
+  }
   writer_->exec(kSchema);
-  writer_->exec("PRAGMA user_version=3");
+  writer_->exec("PRAGMA user_version=4");
   tx.commit();
 }
 
@@ -650,6 +672,100 @@ std::vector<std::string> Index::delete_entity(Level level, const std::string& ke
   return files;
 }
 
+bool Index::update_patient(const std::string& patient_id, const Attributes& attributes) {
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  std::vector<std::pair<int64_t, std::string>> rows;
+  {
+    auto& q = writer_->cached("SELECT id, attrs FROM patients WHERE patient_id = ?");
+    q.bind(1, patient_id);
+    while (q.step()) rows.emplace_back(q.int64(0), q.text(1));
+    q.reset();
+  }
+  for (const auto& [id, json] : rows) {
+    Attributes merged;
+    merge_json(json, merged);
+    for (const auto& [t, value] : attributes) {
+      if (t != tags::kPatientId) merged[t] = value;  // the ID is the key: merge_patient changes it
+    }
+    const auto get = [&](uint32_t t) {
+      const auto it = merged.find(t);
+      return it == merged.end() ? std::string() : it->second;
+    };
+    const std::string name = get(tags::kPatientName);
+    auto& update = writer_->cached(
+        "UPDATE patients SET name_uc = ?, name_alpha_uc = ?, name_ideo_uc = ?, name_phon_uc = ?, "
+        "birth_date = ?, sex = ?, attrs = ? WHERE id = ?");
+    update.bind(1, person_name_key(name));
+    for (int group = 0; group < 3; ++group) {
+      const auto part = name_group(name, group);
+      if (part)
+        update.bind(2 + group, *part);
+      else
+        update.bind_null(2 + group);
+    }
+    bind_or_null(update, 5, normalize_date(get(tags::kPatientBirthDate)));
+    update.bind(6, trim(get(tags::kPatientSex)));
+    update.bind(7, to_json(merged)).bind(8, id);
+    update.run();
+  }
+  tx.commit();
+  return !rows.empty();
+}
+
+bool Index::merge_patient(const std::string& old_patient_id, const std::string& new_patient_id) {
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  std::vector<std::pair<int64_t, std::string>> old_rows;
+  {
+    auto& q = writer_->cached("SELECT id, attrs FROM patients WHERE patient_id = ?");
+    q.bind(1, old_patient_id);
+    while (q.step()) old_rows.emplace_back(q.int64(0), q.text(1));
+    q.reset();
+  }
+  if (old_rows.empty()) return false;
+  int64_t target = 0;
+  {
+    auto& q = writer_->cached("SELECT id FROM patients WHERE patient_key = ?");
+    q.bind(1, new_patient_id + '\x1f');
+    if (q.step()) target = q.int64(0);
+    q.reset();
+  }
+  for (const auto& [id, json] : old_rows) {
+    if (target == 0) {
+      // The new ID is unknown: the old patient simply takes it.
+      Attributes attrs;
+      merge_json(json, attrs);
+      attrs[tags::kPatientId] = new_patient_id;
+      attrs.erase(tags::kIssuerOfPatientId);
+      writer_->cached("UPDATE patients SET patient_key = ?, patient_id = ?, attrs = ? WHERE id = ?")
+          .bind(1, new_patient_id + '\x1f')
+          .bind(2, new_patient_id)
+          .bind(3, to_json(attrs))
+          .bind(4, id)
+          .run();
+      target = id;
+      continue;
+    }
+    writer_->cached("UPDATE studies SET patient_fk = ? WHERE patient_fk = ?")
+        .bind(1, target)
+        .bind(2, id)
+        .run();
+    writer_
+        ->cached(
+            "UPDATE patients SET num_studies = num_studies + (SELECT num_studies FROM patients "
+            "WHERE id = ?1), num_series = num_series + (SELECT num_series FROM patients WHERE "
+            "id = ?1), num_instances = num_instances + (SELECT num_instances FROM patients "
+            "WHERE id = ?1) WHERE id = ?2")
+        .bind(1, id)
+        .bind(2, target)
+        .run();
+    writer_->cached("DELETE FROM patients WHERE id = ?").bind(1, id).run();
+  }
+  tx.commit();
+  return true;
+}
+
 std::vector<StoreResult> Index::store_instances(const std::vector<const InstanceRecord*>& records,
                                                 DuplicatePolicy policy) {
   std::vector<StoreResult> results;
@@ -705,12 +821,22 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
     writer_
         ->cached(
             "INSERT INTO changes(change_type, sop_instance_uid, series_instance_uid, "
-            "study_instance_uid, at) VALUES(?,?,?,?,?)")
+            "study_instance_uid, at, sop_class_uid, patient_id, calling_aet, called_aet) "
+            "VALUES(?,?,?,?,?,?,?,?,?)")
         .bind(1, std::string(result.outcome == StoreOutcome::kReplaced ? "replaced" : "stored"))
         .bind(2, sop_uid)
         .bind(3, r->get(Level::kSeries, tags::kSeriesInstanceUid))
         .bind(4, r->get(Level::kStudy, tags::kStudyInstanceUid))
         .bind(5, now)
+        .bind(6, trim(r->get(Level::kInstance, tags::kSopClassUid)))
+        .bind(7, trim(r->get(Level::kPatient, tags::kPatientId)))
+        .bind(8, r->calling_aet)
+        .bind(9, r->called_aet)
+        .run();
+    // The study is watched until it has been quiet long enough to be announced stable.
+    writer_->cached("INSERT OR REPLACE INTO stable_watch(study_instance_uid, last_at) VALUES(?,?)")
+        .bind(1, r->get(Level::kStudy, tags::kStudyInstanceUid))
+        .bind(2, static_cast<int64_t>(std::time(nullptr)))
         .run();
     results.push_back(result);
   }

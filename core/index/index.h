@@ -31,6 +31,8 @@ struct InstanceRecord {
   std::string file_path;               // relative to the storage root
   uint64_t file_size = 0;
   std::string transfer_syntax_uid;
+  std::string calling_aet;  // who sent it ("" for an import): recorded in the change log
+  std::string called_aet;
 
   const std::string& get(Level level, uint32_t tag) const;
 };
@@ -84,6 +86,14 @@ struct NodeRow {
   bool move_destination = true, query = false, retrieve = false, send = false;
 };
 
+// One entry of the durable change log.
+struct Change {
+  int64_t seq = 0;
+  std::string change_type;  // "stored", "replaced", "deleted"
+  std::string sop_instance_uid, series_instance_uid, study_instance_uid;
+  std::string sop_class_uid, patient_id, calling_aet, called_aet;
+};
+
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -134,6 +144,23 @@ class Index {
   void put_node(const NodeRow& node);
   bool remove_node(const std::string& name);
   std::vector<NodeRow> nodes();
+
+  // --- Change log and plugin delivery (index/changes.cpp) ---
+
+  // Entries after `seq`, oldest first, at most `limit`.
+  std::vector<Change> changes_after(int64_t seq, size_t limit);
+  int64_t last_change_seq();
+  // A plugin's delivery position; a plugin never seen starts at the current end of the log.
+  int64_t plugin_cursor(const std::string& plugin);
+  void set_plugin_cursor(const std::string& plugin, int64_t seq);
+  // Studies whose latest instance arrived at or before `latest` (unix seconds).
+  std::vector<std::string> studies_stable_since(int64_t latest, size_t limit);
+  void forget_stable(const std::string& study_instance_uid);
+
+  // Patient demographics and merge (HL7 ADT through plugins). `attributes` are patient-level
+  // tags with UTF-8 values. Return false when no patient has the (old) ID.
+  bool update_patient(const std::string& patient_id, const Attributes& attributes);
+  bool merge_patient(const std::string& old_patient_id, const std::string& new_patient_id);
 
   // --- Read path ---
 

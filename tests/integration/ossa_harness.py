@@ -1367,3 +1367,55 @@ def dataset_differences(a, b, ignore=()):
         except Exception as e:  # noqa: BLE001
             diffs.append("%s (not comparable: %s)" % (name, e))
     return diffs
+
+
+# --------------------------------------------------------------------------------------------------
+# Plugins (`plugins:` and `plugin_host:` in the config)
+
+
+def _yaml_key(k):
+    k = str(k)
+    return k if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) else _yaml_scalar(k)
+
+
+def _yaml_flow(v):
+    """A value in YAML flow style: mappings and lists nest; scalars as _yaml_scalar writes them."""
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s: %s" % (_yaml_key(k), _yaml_flow(x)) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_yaml_flow(x) for x in v) + "]"
+    return _yaml_scalar(v)
+
+
+def nested_config_yaml(config):
+    """Like config_yaml, with values that may be nested mappings and lists (written in flow style):
+    `  - {path: "p.so", config: {"institution": "X"}}`."""
+    lines = []
+    for section, body in config.items():
+        if isinstance(body, (list, tuple)):
+            if not body:
+                lines.append("%s: []" % section)
+                continue
+            lines.append("%s:" % section)
+            for item in body:
+                lines.append("  - " + _yaml_flow(dict(item)))
+        else:
+            lines.append("%s:" % section)
+            for key, value in body.items():
+                lines.append("  %s: %s" % (key, _yaml_flow(value)))
+    return "\n".join(lines) + "\n"
+
+
+def set_plugins(server, plugins, plugin_host=None):
+    """Gives an OssaServer (not running, or restarted afterwards) a `plugins:` list, and optionally
+    a `plugin_host:` section; returns it. Each plugin is {"path": ..., "config": {...}} (path
+    relative to the server's folder, or absolute). Call it after set_nodes, which rewrites the file
+    without nesting.
+
+        srv = h.OssaServer(tmp); h.set_plugins(srv, [{"path": so, "config": {"k": "v"}}]).start()
+    """
+    server.config["plugins"] = [dict(p) for p in plugins]
+    if plugin_host is not None:
+        server.config["plugin_host"] = dict(plugin_host)
+    server.config_path.write_text(nested_config_yaml(server.config))
+    return server

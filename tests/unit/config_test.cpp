@@ -131,7 +131,8 @@ TEST(Config, UnknownTopLevelKey) {
   EXPECT_EQ(e->column(), 1);
   EXPECT_NE(e->message().find("unknown key"), std::string::npos) << e->message();
   // The message lists the keys that are allowed.
-  EXPECT_NE(e->message().find("server, storage, index, nodes, log"), std::string::npos)
+  EXPECT_NE(e->message().find("server, storage, index, nodes, plugins, plugin_host, log"),
+            std::string::npos)
       << e->message();
   EXPECT_EQ(std::string(e->what()).rfind("/etc/ossa/ossa.yaml:5:1: servr: ", 0), 0u) << e->what();
 }

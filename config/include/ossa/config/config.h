@@ -52,6 +52,18 @@ struct NodeConfig {
   bool send = false;             // Ossa may C-STORE to it (send jobs, routing)
 };
 
+// A plugin to load: its shared library and its own configuration (any YAML, handed over as JSON).
+struct PluginConfig {
+  std::filesystem::path path;  // absolute after loading
+  std::string config_json = "{}";
+};
+
+struct PluginHostConfig {
+  int received_budget_ms = 500;     // time an on_received hook may take before over_budget applies
+  bool reject_over_budget = false;  // over_budget: accept (false) or reject with A700 (true)
+  int stable_after_seconds = 60;    // a study without new instances this long is "stable"
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
@@ -62,6 +74,8 @@ struct Config {
   StorageConfig storage;
   IndexConfig index;
   std::vector<NodeConfig> nodes;
+  std::vector<PluginConfig> plugins;
+  PluginHostConfig plugin_host;
   LogConfig log;
 };
 
