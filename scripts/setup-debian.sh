@@ -15,6 +15,9 @@ packages=(
   libxmlrpc-c++8-dev            # XML-RPC control interface (xmlrpc-c)
   libcpp-httplib-dev            # HTTP: /testdbalive, WADO, plugin routes
   libssl-dev                    # cpp-httplib's HTTPS client (DownloadURL, FHIR look-ups)
+  libpq-dev                     # emr-lookup plugin: PostgreSQL client (libpq)
+  postgresql                    # emr-lookup tests start a real PostgreSQL server (initdb, pg_ctl)
+  openssl                       # emr-lookup HTTPS test makes a self-signed certificate
 )
 missing=()
 for p in "${packages[@]}"; do

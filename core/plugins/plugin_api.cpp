@@ -13,6 +13,7 @@
 #include "dcmtk/dcmdata/dcelem.h"
 #include "dicom/charset.h"
 #include "dicom/query_translation.h"
+#include "plugins/original_attributes.h"
 #include "plugins/plugin_dataset.h"
 #include "plugins/plugin_host.h"
 #include "util/log.h"
@@ -153,6 +154,11 @@ char* api_dataset_get(ossa_dataset* ds, uint32_t t) {
 
 ossa_status api_dataset_set(ossa_dataset* ds, uint32_t t, const char* value) {
   if (!ds || !ds->dataset || !value) return OSSA_E_INVALID_ARGUMENT;
+  if (char* current = api_dataset_get(ds, t)) {
+    const bool unchanged = std::strcmp(current, value) == 0;
+    std::free(current);
+    if (unchanged) return OSSA_OK;  // nothing to coerce, nothing to record
+  }
   OFString charset;
   ds->dataset->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset);
   if (!dicom::is_ascii(value) && charset != "ISO_IR 192") {
@@ -160,6 +166,7 @@ ossa_status api_dataset_set(ossa_dataset* ds, uint32_t t, const char* value) {
     if (ds->dataset->convertToUTF8().bad()) return OSSA_ERROR;
   }
   const DcmTag tag(static_cast<Uint16>(t >> 16), static_cast<Uint16>(t & 0xffff));
+  if (ds->originals) ds->originals->before_change(*ds->dataset, tag);
   if (ds->dataset->putAndInsertOFStringArray(tag, value).bad()) return OSSA_E_INVALID_ARGUMENT;
   ds->modified = true;
   return OSSA_OK;
@@ -168,6 +175,8 @@ ossa_status api_dataset_set(ossa_dataset* ds, uint32_t t, const char* value) {
 ossa_status api_dataset_remove(ossa_dataset* ds, uint32_t t) {
   if (!ds || !ds->dataset) return OSSA_E_INVALID_ARGUMENT;
   const DcmTagKey key(static_cast<Uint16>(t >> 16), static_cast<Uint16>(t & 0xffff));
+  if (!ds->dataset->tagExists(key)) return OSSA_E_NOT_FOUND;
+  if (ds->originals) ds->originals->before_change(*ds->dataset, key);
   if (ds->dataset->findAndDeleteElement(key).bad()) return OSSA_E_NOT_FOUND;
   ds->modified = true;
   return OSSA_OK;

@@ -4,11 +4,16 @@
 #include <string>
 
 class DcmDataset;
+namespace ossa::plugins {
+class OriginalAttributes;
+}
 
 // An incoming instance during on_received.
 struct ossa_dataset {
   DcmDataset* dataset;
   bool modified;
+  // Where dataset_set / dataset_remove record the prior values (Original Attributes Sequence).
+  ossa::plugins::OriginalAttributes* originals = nullptr;
 };
 
 // A method's JSON result.

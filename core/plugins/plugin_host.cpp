@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "plugins/original_attributes.h"
 #include "plugins/plugin_dataset.h"
 #include "util/log.h"
 
@@ -111,6 +112,8 @@ archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::pa
   const OFCondition loaded = format.loadFile(OFFilename(file.c_str()));
   if (loaded.bad()) return verdict;  // already parsed once: the archive reports real problems
   ossa_dataset dataset{format.getDataset(), false};
+  OriginalAttributes originals;  // what the hooks change, for Original Attributes Sequence
+  dataset.originals = &originals;
   const std::string series = record.get(index::Level::kSeries, index::tags::kSeriesInstanceUid);
   const std::string study = record.get(index::Level::kStudy, index::tags::kStudyInstanceUid);
   const std::string patient = record.get(index::Level::kPatient, index::tags::kPatientId);
@@ -124,6 +127,7 @@ archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::pa
                                   origin.called_aet.c_str(),
                                   0};
   for (auto& plugin : plugins_) {
+    originals.begin_plugin(plugin->name);
     for (const Hook& hook : plugin->on_received) {
       uint16_t reject = 0;
       const auto started = std::chrono::steady_clock::now();
@@ -162,6 +166,9 @@ archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::pa
     }
   }
   if (dataset.modified) {
+    std::string record_error;
+    if (!originals.write(*format.getDataset(), origin.calling_aet, record_error))
+      log::error("plugins: ", sop_instance_uid, ": original values not recorded: ", record_error);
     // Rewritten next to the original, then renamed over it: the path (and its durability
     // bookkeeping) stays the archive's.
     const std::filesystem::path rewritten = file.string() + ".rewrite";

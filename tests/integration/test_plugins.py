@@ -11,6 +11,8 @@ import time
 import unittest
 from pathlib import Path
 
+import pydicom
+
 import ossa_harness as h
 
 
@@ -95,6 +97,20 @@ class PluginHostTest(unittest.TestCase):
             found = server.find(["StudyInstanceUID=" + study, "SeriesInstanceUID",
                                  "InstitutionName"], level="SERIES")
             self.assertEqual([str(d.InstitutionName) for d in found.datasets], ["FROZEN HOSPITAL"])
+            # The host recorded what the plugin changed (PS3.3 C.12.1.1.9): InstitutionName was
+            # absent, so it is listed with zero length in the plugin's own item.
+            stored = pydicom.dcmread(str(server.stored_file(kept_sop)))
+            self.assertEqual(str(stored.InstitutionName), "FROZEN HOSPITAL")
+            self.assertEqual(len(stored.OriginalAttributesSequence), 1)
+            item = stored.OriginalAttributesSequence[0]
+            self.assertEqual(item.ModifyingSystem, "frozen")
+            self.assertEqual(item.ReasonForTheAttributeModification, "COERCE")
+            self.assertEqual(item.SourceOfPreviousValues, "STORESCU")
+            self.assertRegex(str(item.AttributeModificationDateTime), r"^\d{14}")
+            prior = item.ModifiedAttributesSequence[0]
+            self.assertEqual([e.keyword for e in prior], ["InstitutionName"])
+            self.assertFalse(prior.InstitutionName)
+            self.assertIn("InstanceCoercionDateTime", stored)
             # on_stored (after commit) and on_stable (a second later) reach the plugin.
             deadline = time.monotonic() + 15
             text = ""

@@ -191,7 +191,15 @@ typedef struct ossa_host_api {
                                 void* user);
 
   /* Datasets (during on_received only). Values are UTF-8 text, multiple values joined by '\'.
-   * dataset_get returns a host-allocated copy, or NULL when the attribute is absent. */
+   * dataset_get returns a host-allocated copy, or NULL when the attribute is absent.
+   * dataset_set adds or replaces a top-level attribute (setting the value it already has changes
+   * nothing); dataset_remove removes one (OSSA_E_NOT_FOUND when absent). The host keeps what was
+   * received: for each plugin that changed or removed attributes, the stored instance gets one
+   * item of Original Attributes Sequence (0400,0561) (PS3.3 C.12.1.1.9) with Modified Attributes
+   * Sequence holding the prior values (zero length for an attribute that was absent),
+   * AttributeModificationDateTime, ModifyingSystem = the plugin's name, SourceOfPreviousValues =
+   * the sender's AE title, ReasonForTheAttributeModification "COERCE"; existing items are kept
+   * and Instance Coercion DateTime (0008,0015) is set. */
   char* (*dataset_get)(ossa_dataset* dataset, uint32_t tag);
   ossa_status (*dataset_set)(ossa_dataset* dataset, uint32_t tag, const char* value);
   ossa_status (*dataset_remove)(ossa_dataset* dataset, uint32_t tag);
