@@ -13,6 +13,11 @@ struct T_ASC_Network;
 
 namespace ossa::dicom {
 
+// Raises the soft limit of open files (RLIMIT_NOFILE) to the hard limit when it is below
+// `needed`: each association holds a socket, and Debian's default soft limit (1024) is below what
+// server.max_associations allows. Returns the soft limit in force afterwards.
+long raise_open_files_limit(long needed);
+
 // Waits up to `timeout_ms` for a connection on `listen_fd`; returns the connected socket (with
 // TCP_NODELAY set and close-on-exec), or -1 on timeout or a transient error.
 int accept_connection(int listen_fd, int timeout_ms);

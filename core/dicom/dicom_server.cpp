@@ -108,6 +108,14 @@ void DicomServer::open() {
     throw std::runtime_error(std::string("cannot close DCMTK's own listener: ") +
                              std::strerror(errno));
   }
+  // Every connection holds a socket (up to 2 x max_associations + 16 of them, see run()), plus
+  // the index, storage and plugins' files.
+  const long wanted_fds = 2L * options_.max_associations + 256;
+  const long open_files = raise_open_files_limit(wanted_fds);
+  if (open_files < wanted_fds) {
+    log::warning("DICOM: the open-files limit is ", open_files, " (hard limit); ",
+                 options_.max_associations, " associations may need ", wanted_fds);
+  }
   log::info("DICOM: ", options_.aet, " listening on ", options_.bind, ":", options_.port, " (max ",
             options_.max_associations, " associations)");
 }

@@ -57,6 +57,10 @@ bool is_indexable_vr(DcmEVR vr) {
     case EVR_fileFormat:
     case EVR_dicomDir:
     case EVR_dirRecord:
+    // DcmPixelData's own VR codes: without them the pixels of a small image (under 1024 bytes)
+    // landed in the index as hex text (8x8 pixels: 380 bytes in every instance row).
+    case EVR_PixelData:
+    case EVR_OverlayData:
     case EVR_pixelSQ:
     case EVR_pixelItem:
     case EVR_UNKNOWN:

@@ -45,7 +45,7 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.server.aet, "OSSA");
   EXPECT_EQ(c.server.port, 11112);
   EXPECT_EQ(c.server.bind, "0.0.0.0");
-  EXPECT_EQ(c.server.max_associations, 200);
+  EXPECT_EQ(c.server.max_associations, 1000);
   EXPECT_TRUE(c.server.allowed_callers.empty());
   EXPECT_EQ(c.server.acse_timeout_seconds, 30);
   EXPECT_EQ(c.server.dimse_timeout_seconds, 60);
@@ -338,7 +338,7 @@ TEST(Config, RepositoryFileLoads) {
   EXPECT_EQ(c.server.aet, "OSSA");
   EXPECT_EQ(c.server.port, 11112);
   EXPECT_EQ(c.server.bind, "0.0.0.0");
-  EXPECT_EQ(c.server.max_associations, 200);
+  EXPECT_EQ(c.server.max_associations, 1000);
   EXPECT_TRUE(c.server.allowed_callers.empty());
   EXPECT_EQ(c.server.max_pdu, 131072u);
   EXPECT_EQ(c.storage.duplicates, DuplicatePolicy::kOverwrite);

@@ -22,7 +22,8 @@ struct ServerConfig {
   // DICOM is meant to be reached by modalities on the network, so it listens on every interface
   // unless told otherwise; the control ports (XML-RPC, HTTP) default to loopback instead.
   std::string bind = "0.0.0.0";
-  int max_associations = 200;
+  // Each association is a thread and a socket; 500 at once measured in docs/performance.md.
+  int max_associations = 1000;
   std::vector<std::string> allowed_callers;  // empty: any calling AE title is accepted
   int acse_timeout_seconds = 30;             // association set-up and release
   int dimse_timeout_seconds = 60;            // waiting for the next message on an association
