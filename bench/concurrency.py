@@ -8,7 +8,11 @@
    a third connect and never send anything (freed after server.acse_timeout), a third send half an
    A-ASSOCIATE-RQ and stop, a third complete the association and then go silent (freed after
    server.dimse_timeout). Process threads and open fds of the server are read from /proc first.
-3. Then starts the rest at once, as real DCMTK processes (TCP_NODELAY=1): ~55% storescu (each its
+3. Opens --held associations (default 70% of --clients; raw A-ASSOCIATE-RQ, each sending a C-ECHO
+   every second so the DIMSE timeout leaves them alone) and holds them while the DCMTK clients
+   run: starting hundreds of processes on two cores takes longer than most of them live, so
+   without them the clients would not all be connected at the same moment.
+   Then starts the rest at once, as real DCMTK processes (TCP_NODELAY=1): ~55% storescu (each its
    own --files-per-store new instances), ~25% findscu (--find-repeat C-FINDs on one association),
    ~20% getscu (the seed study, received and discarded). While they run, samples every 0.1 s the
    established TCP connections to the server's port (/proc/net/tcp), its threads, fds and RSS.
@@ -25,6 +29,7 @@
 """
 
 import argparse
+import concurrent.futures
 import os
 import random
 import shutil
@@ -103,23 +108,12 @@ def open_stalled(port, kind, i):
     return sock
 
 
-def wait_closed(socks, deadline):
-    """Waits until the server has closed every socket or `deadline`; returns {index: seconds}."""
-    closed = {}
-    t0 = time.monotonic()
-    while len(closed) < len(socks) and time.monotonic() < deadline:
-        for i, (kind, s, opened) in enumerate(socks):
-            if i not in closed and dul.peer_closed(s, 0.0):
-                closed[i] = time.monotonic() - opened
-        time.sleep(0.2)
-    del t0
-    return closed
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=500, help="simultaneous associations in all (default 500)")
     ap.add_argument("--stalled", type=int, help="of which stalled raw sockets (default clients/10)")
+    ap.add_argument("--held", type=int, help="of which associations held open and echoing during the "
+                                             "DCMTK clients' run (default 70%% of clients)")
     ap.add_argument("--files-per-store", type=int, default=20)
     ap.add_argument("--find-repeat", type=int, default=20)
     ap.add_argument("--seed-instances", type=int, default=20)
@@ -131,7 +125,8 @@ def main():
     for tool in ("storescu", "findscu", "getscu"):
         benchlib.require_tool(tool)
     n_stalled = args.clients // 10 if args.stalled is None else args.stalled
-    n_active = args.clients - n_stalled
+    n_held = round(args.clients * 0.7) if args.held is None else args.held
+    n_active = args.clients - n_stalled - n_held
     n_store = round(n_active * 0.55)
     n_get = round(n_active * 0.20)
     n_find = n_active - n_store - n_get
@@ -169,6 +164,7 @@ def main():
             p.wait()
         time.sleep(1.0)
         base_threads, base_fds, base_rss, _ = dul.process_counts(pid)
+        base_sockets = dul.socket_fds(pid)
         sampler = Sampler(pid, server.port)
         sampler.start()
 
@@ -181,6 +177,46 @@ def main():
                 stalled.append((kind, open_stalled(server.port, kind, i), time.monotonic()))
             except (OSError, RuntimeError, ConnectionError) as e:
                 problems.append(f"stalled client {i} ({kind}) could not even connect/associate: {e}")
+        # when does the server close each stalled peer? watched while everything else runs
+        closed = {}
+        watch_stop = threading.Event()
+
+        def watch():
+            while not watch_stop.is_set() and len(closed) < len(stalled):
+                for i, (_, sock, opened) in enumerate(stalled):
+                    if i not in closed and dul.peer_closed(sock):
+                        closed[i] = time.monotonic() - opened
+                time.sleep(0.2)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        # held associations: opened one after another and kept busy with a C-ECHO each second
+        # (so the DIMSE timeout does not end them) until the DCMTK clients are done; they make
+        # the number of simultaneous associations independent of how fast processes start
+        held, echoes = [], {"ok": 0, "failed": 0}
+        keep_stop = threading.Event()
+
+        def keepalive():
+            n = 1
+            while not keep_stop.wait(1.0):
+                n += 1
+                for sock in list(held):
+                    try:
+                        echoes["ok" if dul.echo(sock, n % 65536) else "failed"] += 1
+                    except (OSError, ConnectionError):
+                        echoes["failed"] += 1
+
+        pinger = threading.Thread(target=keepalive, daemon=True)
+        pinger.start()
+        def open_held(i):
+            try:
+                held.append(dul.open_association(server.port, calling=f"HELD{i}", timeout=60))
+            except (OSError, RuntimeError, ConnectionError) as e:
+                problems.append(f"held association {i} not accepted: {e}")
+
+        # opened 32 at a time, so all are up well within the stalled peers' 30 s
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            list(pool.map(open_held, range(n_held)))
         # then everyone else at once
         kinds_to_start = ["store"] * n_store + ["find"] * n_find + ["get"] * n_get
         random.Random(5).shuffle(kinds_to_start)
@@ -208,9 +244,18 @@ def main():
             elif kind == "get" and out.count("Received C-STORE Request") != args.seed_instances:
                 problems.append(f"getscu received {out.count('Received C-STORE Request')} instances, "
                                 f"expected {args.seed_instances}: {out.strip()[-300:]}")
+        keep_stop.set()
+        pinger.join()
+        released = sum(1 for sock in held if dul.echo(sock, 1) and dul.release(sock))
+        if released != len(held) or echoes["failed"]:
+            problems.append(f"held associations: {released}/{len(held)} released cleanly, "
+                            f"{echoes['failed']} C-ECHOs failed")
         # stalled peers: the server must close every one within its timeout (+ slack)
         slack = 15
-        closed = wait_closed(stalled, time.monotonic() + DEFAULT_DIMSE + DEFAULT_ACSE + slack)
+        watcher.join(timeout=max(0.0, stalled[-1][2] + DEFAULT_DIMSE + DEFAULT_ACSE + slack - time.monotonic())
+                     if stalled else 0)
+        watch_stop.set()
+        watcher.join()
         for i, (kind, s, _) in enumerate(stalled):
             # After the DIMSE timeout the server sends A-ABORT and then, as the DUL state machine
             # says (Sta13), waits up to the ARTIM (= ACSE) timeout for the peer to close.
@@ -222,6 +267,7 @@ def main():
             s.close()
         time.sleep(2.0)
         end_threads, end_fds, end_rss, _ = dul.process_counts(pid)
+        end_sockets = dul.socket_fds(pid)
         sampler.running = False
     finally:
         rc = server.stop()
@@ -236,8 +282,11 @@ def main():
     refused = [ln for ln in log.splitlines() if "rejected" in ln or "closed:" in ln or "cannot start a thread" in ln]
     if refused:
         problems.append(f"{len(refused)} refusals in the server log, first: {refused[0]}")
-    if end_threads > base_threads or end_fds > base_fds:
-        problems.append(f"threads/fds not back to baseline: {base_threads}/{base_fds} -> {end_threads}/{end_fds}")
+    # Sockets and threads must be back exactly; other fds may include read connections the index
+    # pools by design (up to 16, each the database and its WAL).
+    if end_threads > base_threads or end_sockets > base_sockets:
+        problems.append(f"threads/sockets not back to baseline: {base_threads}/{base_sockets} -> "
+                        f"{end_threads}/{end_sockets}")
     idle_closed = sorted(v for i, v in closed.items() if stalled[i][0] == "idle")
     other_closed = sorted(v for i, v in closed.items() if stalled[i][0] != "idle")
     peak = sampler.peak
@@ -245,13 +294,15 @@ def main():
         f"{args.clients} clients against the default configuration (max_associations default, acse_timeout "
         f"{DEFAULT_ACSE} s, dimse_timeout {DEFAULT_DIMSE} s): {counts['store']} storescu x {args.files_per_store} "
         f"instances, {counts['find']} findscu x {args.find_repeat} C-FINDs, {counts['get']} getscu of a "
-        f"{args.seed_instances}-instance study, {len(stalled)} stalled raw sockets (silent / half request / "
-        f"idle after association).",
+        f"{args.seed_instances}-instance study, {len(held)} associations held open (a C-ECHO each per second) "
+        f"while those ran, {len(stalled)} stalled raw sockets (silent / half request / idle after "
+        f"association).",
         "",
         "| measure | value |",
         "|---|---:|",
         f"| peak established connections to the server port | {peak['connections']} |",
-        f"| active clients' wall time (start of all to last exit) | {active_wall:.1f} s |",
+        f"| DCMTK clients' wall time (start of all to last exit) | {active_wall:.1f} s |",
+        f"| C-ECHOs on the held associations: ok / failed | {echoes['ok']} / {echoes['failed']} |",
         f"| instances stored by the storescu clients (while the stalled ones were open) | "
         f"{n_store * args.files_per_store} in {active_wall:.1f} s |",
         f"| client failures / refusals in the server log | "
@@ -261,7 +312,8 @@ def main():
         f"| stalled after association: closed after (min-max) | "
         f"{(f'{idle_closed[0]:.0f}-{idle_closed[-1]:.0f} s' if idle_closed else '-')} |",
         f"| server threads: before / peak / after | {base_threads} / {peak['threads']} / {end_threads} |",
-        f"| server open fds: before / peak / after | {base_fds} / {peak['fds']} / {end_fds} |",
+        f"| server open fds: before / peak / after (of which sockets before / after) | {base_fds} / {peak['fds']} / "
+        f"{end_fds} ({base_sockets} / {end_sockets}) |",
         f"| server RSS MB: before / peak / after | {base_rss / 1024:.1f} / {peak['rss_kb'] / 1024:.1f} / "
         f"{end_rss / 1024:.1f} |",
         f"| result | {'all checks passed' if not problems else 'FAILED'} |",
