@@ -75,7 +75,8 @@ class OssaServer:
                 f"server: {{aet: {self.aet}, port: {self.port}, bind: 127.0.0.1, max_associations: 200}}\n"
                 f"storage: {{path: {self.root}/storage, duplicates: overwrite, min_free_mb: 0}}\n"
                 f"index: {{path: {self.root}/index.sqlite}}\n"
-                f"log: {{level: {self.log_level}}}\n")
+                f"log: {{level: {self.log_level}}}\n"
+                f"http: {{port: {free_port()}, bind: 127.0.0.1}}\n")
 
     def start(self, timeout=60.0):
         self.write_config()

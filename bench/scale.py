@@ -277,7 +277,8 @@ class ScaleServer(benchlib.OssaServer):
             f.write(f"server: {{aet: {self.aet}, port: {self.port}, bind: 127.0.0.1}}\n"
                     f"storage: {{path: {self.root}/storage, duplicates: overwrite, min_free_mb: 0}}\n"
                     f"index: {{path: {self.root}/index.sqlite}}\n"
-                    f"log: {{level: {self.log_level}}}\n")
+                    f"log: {{level: {self.log_level}}}\n"
+                    f"http: {{port: {benchlib.free_port()}, bind: 127.0.0.1}}\n")
             if self.nodes:
                 f.write("nodes:\n")
                 for aet, port in self.nodes:

@@ -4,6 +4,7 @@
 
 #include "ossa/config/config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
@@ -207,6 +208,51 @@ std::string yaml_to_json(const YAML::Node& node) {
   return out;
 }
 
+// A numeric IPv4 or IPv6 address (no host names: what a port binds to must not depend on DNS).
+bool is_ip_address(const std::string& text) {
+  unsigned char buffer[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, text.c_str(), buffer) == 1;
+}
+
+void parse_http(Reader& r, const YAML::Node& node, HttpConfig& http) {
+  r.for_each_key(node, "http", {"port", "bind", "max_request_mb"},
+                 [&](const std::string& key, const YAML::Node& v) {
+                   if (key == "http.port") {
+                     http.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+                   } else if (key == "http.bind") {
+                     http.bind = r.string_value(v, key);
+                     if (!is_ip_address(http.bind))
+                       r.fail(v, key,
+                              "'" + http.bind +
+                                  "' is not a numeric IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)");
+                   } else {
+                     http.max_request_mb = static_cast<uint64_t>(r.int_value(v, key, 1, 65536));
+                   }
+                 });
+}
+
+void parse_watchdog(Reader& r, const YAML::Node& node, WatchdogConfig& w) {
+  r.for_each_key(node, "watchdog",
+                 {"interval_seconds", "timeout_seconds", "failures_before_restart", "grace_seconds",
+                  "startup_seconds", "max_backoff_seconds"},
+                 [&](const std::string& key, const YAML::Node& v) {
+                   if (key == "watchdog.interval_seconds") {
+                     w.interval_seconds = static_cast<int>(r.int_value(v, key, 1, 3600));
+                   } else if (key == "watchdog.timeout_seconds") {
+                     w.timeout_seconds = static_cast<int>(r.int_value(v, key, 1, 600));
+                   } else if (key == "watchdog.failures_before_restart") {
+                     w.failures_before_restart = static_cast<int>(r.int_value(v, key, 1, 1000));
+                   } else if (key == "watchdog.grace_seconds") {
+                     w.grace_seconds = static_cast<int>(r.int_value(v, key, 1, 3600));
+                   } else if (key == "watchdog.startup_seconds") {
+                     w.startup_seconds = static_cast<int>(r.int_value(v, key, 0, 86400));
+                   } else {
+                     w.max_backoff_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
+                   }
+                 });
+}
+
 Config parse(const YAML::Node& root, const std::string& origin_name,
              const std::filesystem::path& base_dir) {
   Reader r(origin_name);
@@ -216,7 +262,8 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
   if (root.IsNull()) throw ConfigError(origin_name, 0, 0, "", "the configuration is empty");
 
   r.for_each_key(
-      root, "", {"server", "storage", "index", "nodes", "plugins", "plugin_host", "log"},
+      root, "",
+      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "log", "http", "watchdog"},
       [&](const std::string& section, const YAML::Node& node) {
         if (section == "server") {
           r.for_each_key(
@@ -364,6 +411,10 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
                   h.stable_after_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
                 }
               });
+        } else if (section == "http") {
+          parse_http(r, node, cfg.http);
+        } else if (section == "watchdog") {
+          parse_watchdog(r, node, cfg.watchdog);
         } else if (section == "log") {
           r.for_each_key(
               node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {

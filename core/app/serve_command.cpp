@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "app/runtime.h"
 #include "dicom/dicom_server.h"
+#include "http/http_server.h"
 #include "jobs/job_runner.h"
 #include "plugins/plugin_host.h"
 #include "ossa/version.h"
@@ -92,6 +93,19 @@ int run_serve(const std::vector<std::string>& arguments) {
     log::error(e.what());
     return 1;
   }
+  http::HttpOptions http_options;
+  http_options.bind = cfg.http.bind;
+  http_options.port = cfg.http.port;
+  http_options.max_request_bytes = cfg.http.max_request_mb << 20;
+  http::HttpServer http_server(http_options, archive);
+  http_server.set_route_provider(&plugin_host.http_routes());
+  try {
+    http_server.open();
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+  http_server.start();
   jobs::JobRunnerOptions job_options;
   job_options.scu.own_aet = cfg.server.aet;
   job_options.scu.max_pdu = cfg.server.max_pdu;

@@ -2,6 +2,7 @@
 // The archive facade: the one door every front end (DICOM, import, later XML-RPC, HTTP and plugins)
 // uses to put instances in and get answers out. Front ends never touch SQL or file paths.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "index/index.h"
+#include "index/liveness.h"
 #include "storage/file_store.h"
 
 namespace ossa::archive {
@@ -125,6 +127,20 @@ class Archive {
   bool cancel_job(int64_t id) { return index_->cancel_job(id); }
 
   const std::string& own_aet() const { return options_.own_aet; }
+
+  // Whether the index answers a real read now (GET /testdbalive, the watchdog's probe): a lock
+  // held elsewhere is waited for at most `busy_timeout`, then reported.
+  index::Liveness index_alive(std::chrono::milliseconds busy_timeout) const {
+    return index_alive_check(busy_timeout)();
+  }
+  // The same check as a self-contained callable (it holds copies of what it needs), for a caller
+  // that runs it on a thread which may outlive the archive: SQLite can take seconds to give up
+  // on some locks, and a deadline must not wait for that.
+  std::function<index::Liveness()> index_alive_check(std::chrono::milliseconds busy_timeout) const {
+    return [file = options_.index_file, busy_timeout] {
+      return index::probe_index(file, busy_timeout);
+    };
+  }
 
   index::Index& index() { return *index_; }
   const storage::FileStore& store() const { return *store_; }

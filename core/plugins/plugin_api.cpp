@@ -13,6 +13,7 @@
 #include "dcmtk/dcmdata/dcelem.h"
 #include "dicom/charset.h"
 #include "dicom/query_translation.h"
+#include "plugins/http_routes.h"
 #include "plugins/original_attributes.h"
 #include "plugins/plugin_dataset.h"
 #include "plugins/plugin_host.h"
@@ -344,6 +345,9 @@ const ossa_host_api& host_api_table() {
       api_job_status,
       api_update_patient,
       api_merge_patient,
+      api_register_http_route,
+      api_http_response_set,
+      api_http_response_header,
   };
   return table;
 }

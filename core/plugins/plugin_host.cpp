@@ -76,6 +76,7 @@ size_t PluginHost::load(const std::vector<PluginToLoad>& plugins) {
       for (auto it = methods_.begin(); it != methods_.end();) {
         it = it->second.plugin == plugin.get() ? methods_.erase(it) : std::next(it);
       }
+      http_routes_.remove_owner(plugin.get());
       continue;
     }
     log::info("plugin ", d.name, " ", d.version, " loaded from ", entry.path.string(), " (ABI ",

@@ -194,6 +194,7 @@ class OssaServer:
             "storage": {"path": "storage", "duplicates": "overwrite", "min_free_mb": 0},
             "index": {"path": "index.sqlite"},
             "log": {"level": "info"},
+            "http": {"port": free_port(), "bind": "127.0.0.1"},
         }
         for key, value in overrides.items():
             if key in self.config and isinstance(value, dict):
@@ -205,6 +206,7 @@ class OssaServer:
                 raise TypeError("unknown OssaServer override %r" % key)
         self.port = int(self.config["server"]["port"])
         self.aet = self.config["server"]["aet"]
+        self.http_port = int(self.config["http"]["port"])
         self.config_path = self.dir / "ossa.yaml"
         self.config_path.write_text(to_yaml(self.config))
         self.log_path = self.dir / "server.log"

@@ -131,7 +131,7 @@ TEST(Config, UnknownTopLevelKey) {
   EXPECT_EQ(e->column(), 1);
   EXPECT_NE(e->message().find("unknown key"), std::string::npos) << e->message();
   // The message lists the keys that are allowed.
-  EXPECT_NE(e->message().find("server, storage, index, nodes, plugins, plugin_host, log"),
+  EXPECT_NE(e->message().find("server, storage, index, nodes, plugins, plugin_host, "),
             std::string::npos)
       << e->message();
   EXPECT_EQ(std::string(e->what()).rfind("/etc/ossa/ossa.yaml:5:1: servr: ", 0), 0u) << e->what();
@@ -423,4 +423,150 @@ TEST(Config, NodeErrorsAreLocated) {
   e = load_error(kPaths + "nodes:\n  - {aet: A, host: h, port: 1, colour: red}\n");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->key(), "nodes[0].colour");
+}
+
+// --- http: and watchdog: (the HTTP server and `ossa watchdog`) ---
+
+TEST(Config, HttpAndWatchdogDefaults) {
+  const Config c = load_config_text(kPaths, kOrigin);
+  EXPECT_EQ(c.http.port, 3333);
+  EXPECT_EQ(c.http.bind, "127.0.0.1");
+  EXPECT_EQ(c.http.max_request_mb, 16u);
+  EXPECT_EQ(c.watchdog.interval_seconds, 10);
+  EXPECT_EQ(c.watchdog.timeout_seconds, 5);
+  EXPECT_EQ(c.watchdog.failures_before_restart, 3);
+  EXPECT_EQ(c.watchdog.grace_seconds, 45);
+  EXPECT_EQ(c.watchdog.startup_seconds, 120);
+  EXPECT_EQ(c.watchdog.max_backoff_seconds, 60);
+}
+
+TEST(Config, HttpAndWatchdogEveryKeySet) {
+  const Config c = load_config_text(kPaths +
+                                        "http:\n  port: 8042\n  bind: '::1'\n  max_request_mb: 2\n"
+                                        "watchdog:\n  interval_seconds: 2\n  timeout_seconds: 1\n"
+                                        "  failures_before_restart: 4\n  grace_seconds: 7\n"
+                                        "  startup_seconds: 0\n  max_backoff_seconds: 9\n",
+                                    kOrigin);
+  EXPECT_EQ(c.http.port, 8042);
+  EXPECT_EQ(c.http.bind, "::1");
+  EXPECT_EQ(c.http.max_request_mb, 2u);
+  EXPECT_EQ(c.watchdog.interval_seconds, 2);
+  EXPECT_EQ(c.watchdog.timeout_seconds, 1);
+  EXPECT_EQ(c.watchdog.failures_before_restart, 4);
+  EXPECT_EQ(c.watchdog.grace_seconds, 7);
+  EXPECT_EQ(c.watchdog.startup_seconds, 0);
+  EXPECT_EQ(c.watchdog.max_backoff_seconds, 9);
+  EXPECT_EQ(load_config_text(kPaths + "http:\n  bind: 0.0.0.0\n", kOrigin).http.bind, "0.0.0.0");
+}
+
+TEST(Config, HttpAndWatchdogErrorsAreLocated) {
+  struct Case {
+    std::string yaml;
+    std::string key;
+    std::string says;
+  };
+  const Case cases[] = {
+      {"http:\n  port: 0\n", "http.port", "1 to 65535"},
+      {"http:\n  port: 65536\n", "http.port", "1 to 65535"},
+      {"http:\n  port: web\n", "http.port", "whole number"},
+      {"http:\n  bind: localhost\n", "http.bind", "numeric IP address"},
+      {"http:\n  bind: 10.0.0.300\n", "http.bind", "numeric IP address"},
+      {"http:\n  bind: [a]\n", "http.bind", "text value"},
+      {"http:\n  max_request_mb: 0\n", "http.max_request_mb", "1 to 65536"},
+      {"http:\n  colour: red\n", "http.colour", "unknown key"},
+      {"http: 3333\n", "http", "mapping"},
+      {"watchdog:\n  interval_seconds: 0\n", "watchdog.interval_seconds", "1 to 3600"},
+      {"watchdog:\n  timeout_seconds: 601\n", "watchdog.timeout_seconds", "1 to 600"},
+      {"watchdog:\n  failures_before_restart: 0\n", "watchdog.failures_before_restart",
+       "1 to 1000"},
+      {"watchdog:\n  grace_seconds: -1\n", "watchdog.grace_seconds", "1 to 3600"},
+      {"watchdog:\n  startup_seconds: x\n", "watchdog.startup_seconds", "whole number"},
+      {"watchdog:\n  max_backoff_seconds: 0\n", "watchdog.max_backoff_seconds", "1 to 86400"},
+      {"watchdog:\n  interval: 5\n", "watchdog.interval", "unknown key"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.yaml);
+    const auto e = load_error(kPaths + c.yaml);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->key(), c.key);
+    EXPECT_GE(e->line(), 5);  // located in the section after kPaths' four lines
+    EXPECT_NE(e->message().find(c.says), std::string::npos) << e->message();
+  }
+}
+
+TEST(Config, RepositoryFileDocumentsHttpAndWatchdog) {
+  const Config c = load_config_file(fs::path(OSSA_SOURCE_DIR) / "config" / "ossa.yaml");
+  EXPECT_EQ(c.http.port, 3333);
+  EXPECT_EQ(c.http.bind, "127.0.0.1");
+  EXPECT_EQ(c.watchdog.failures_before_restart, 3);
+  EXPECT_EQ(c.watchdog.grace_seconds, 45);
+}
+
+// ---- xmlrpc: section ----------------------------------------------------------------------------
+
+TEST(ConfigXmlRpc, Defaults) {
+  const Config c = load_config_text(kPaths, kOrigin);
+  EXPECT_TRUE(c.xmlrpc.enabled);
+  EXPECT_EQ(c.xmlrpc.port, 8080);
+  EXPECT_EQ(c.xmlrpc.bind, "127.0.0.1");
+  EXPECT_EQ(c.xmlrpc.token, "");
+  EXPECT_EQ(c.xmlrpc.max_request_bytes, 1u << 20);
+  EXPECT_EQ(c.xmlrpc.max_download_mb, 2048u);
+}
+
+TEST(ConfigXmlRpc, EveryKeySet) {
+  const Config c = load_config_text(kPaths +
+                                        "xmlrpc:\n  enabled: false\n  port: 9090\n  bind: 0.0.0.0\n"
+                                        "  token: abcdefghijklmnop\n  max_request_bytes: 4096\n"
+                                        "  max_download_mb: 10\n",
+                                    kOrigin);
+  EXPECT_FALSE(c.xmlrpc.enabled);
+  EXPECT_EQ(c.xmlrpc.port, 9090);
+  EXPECT_EQ(c.xmlrpc.bind, "0.0.0.0");
+  EXPECT_EQ(c.xmlrpc.token, "abcdefghijklmnop");
+  EXPECT_EQ(c.xmlrpc.max_request_bytes, 4096u);
+  EXPECT_EQ(c.xmlrpc.max_download_mb, 10u);
+}
+
+TEST(ConfigXmlRpc, LoopbackNeedsNoToken) {
+  for (const char* bind : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) {
+    const Config c =
+        load_config_text(kPaths + "xmlrpc:\n  bind: \"" + std::string(bind) + "\"\n", kOrigin);
+    EXPECT_EQ(c.xmlrpc.bind, bind);
+  }
+  // Disabled: no port is opened, so no token is needed either.
+  EXPECT_NO_THROW(
+      load_config_text(kPaths + "xmlrpc:\n  enabled: false\n  bind: 0.0.0.0\n", kOrigin));
+}
+
+TEST(ConfigXmlRpc, NonLoopbackBindWithoutTokenIsRefused) {
+  const auto e = load_error(kPaths + "xmlrpc:\n  bind: 0.0.0.0\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "xmlrpc.token");
+  EXPECT_NE(e->message().find("not a loopback address"), std::string::npos) << e->what();
+  EXPECT_TRUE(load_error(kPaths + "xmlrpc:\n  bind: 192.168.1.10\n  token: \"\"\n"));
+}
+
+TEST(ConfigXmlRpc, BadValuesAreLocated) {
+  struct Case {
+    std::string yaml, key;
+  };
+  const std::vector<Case> cases = {
+      {"xmlrpc:\n  port: 0\n", "xmlrpc.port"},
+      {"xmlrpc:\n  port: 70000\n", "xmlrpc.port"},
+      {"xmlrpc:\n  bind: pacs.example.org\n", "xmlrpc.bind"},
+      {"xmlrpc:\n  token: short\n", "xmlrpc.token"},
+      {"xmlrpc:\n  token: \"has spaces in the token\"\n", "xmlrpc.token"},
+      {"xmlrpc:\n  max_request_bytes: 10\n", "xmlrpc.max_request_bytes"},
+      {"xmlrpc:\n  max_request_bytes: 999999999999\n", "xmlrpc.max_request_bytes"},
+      {"xmlrpc:\n  max_download_mb: 0\n", "xmlrpc.max_download_mb"},
+      {"xmlrpc:\n  enabled: maybe\n", "xmlrpc.enabled"},
+      {"xmlrpc:\n  tokn: abcdefghijklmnopq\n", "xmlrpc.tokn"},
+  };
+  for (const auto& c : cases) {
+    const auto e = load_error(kPaths + c.yaml);
+    ASSERT_TRUE(e) << c.yaml;
+    EXPECT_EQ(e->key(), c.key) << e->what();
+    EXPECT_GT(e->line(), 0) << e->what();
+  }
 }

@@ -35,8 +35,8 @@
  *
  * Strings are UTF-8 and NUL-terminated. Tags are (group << 16 | element). Enumerations are 32-bit.
  *
- * Not in 1.0: HTTP routes (they arrive, appended, with the HTTP server). The XML-RPC control
- * server will expose the methods registered with register_method under their own names.
+ * The XML-RPC control server will expose the methods registered with register_method under their
+ * own names.
  *
  * Threads. Each hook below states the threads it may be called on. The host never calls one hook
  * of one plugin from two threads at once unless stated. Every api function may be called from any
@@ -79,10 +79,11 @@ typedef int32_t ossa_log_level;
 
 /* ---- Opaque handles ------------------------------------------------------------------------ */
 
-typedef struct ossa_host ossa_host;                 /* one loaded plugin, as the host sees it */
-typedef struct ossa_dataset ossa_dataset;           /* an incoming instance (on_received only) */
-typedef struct ossa_result ossa_result;             /* where a method writes its JSON result */
-typedef struct ossa_find_answers ossa_find_answers; /* where a find provider adds its answers */
+typedef struct ossa_host ossa_host;                   /* one loaded plugin, as the host sees it */
+typedef struct ossa_dataset ossa_dataset;             /* an incoming instance (on_received only) */
+typedef struct ossa_result ossa_result;               /* where a method writes its JSON result */
+typedef struct ossa_find_answers ossa_find_answers;   /* where a find provider adds its answers */
+typedef struct ossa_http_response ossa_http_response; /* where an HTTP route writes its answer */
 
 /* ---- What a plugin describes about itself -------------------------------------------------- */
 
@@ -158,6 +159,30 @@ typedef ossa_status (*ossa_find_fn)(void* user, const char* query_json, ossa_fin
 
 /* A timer: every `interval_ms`, on a host thread, one call at a time per timer. */
 typedef void (*ossa_timer_fn)(void* user);
+
+/* An HTTP request to a plugin's route (see register_http_route). All pointers are valid for the
+ * duration of the call only; copy what you keep. */
+typedef struct ossa_http_request {
+  uint32_t struct_size;
+  const char* method;       /* "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" or "OPTIONS" */
+  const char* path;         /* percent-decoded, without the query: "/plugins/demo/items/42" */
+  const char* query;        /* the query string as sent, after '?' (not decoded); "" when none */
+  const char* headers;      /* every request header as "Name: value\r\n", in no defined order */
+  const uint8_t* body;      /* body_size bytes (not text: may hold NULs); body[body_size] is 0 */
+  size_t body_size;         /* at most the server's http.max_request_mb (larger: 413, no call) */
+  const char* peer_address; /* the client's IP address: "127.0.0.1", "::1" */
+} ossa_http_request;
+
+/* An HTTP route answers through api->http_response_set (required: a route that returns OSSA_OK
+ * without calling it gets 500) and api->http_response_header. Returning an error status (or
+ * throwing through the SDK) makes the host answer 500 and log a line naming the plugin, the method
+ * and the path; whatever the route set is then dropped. Runs on the HTTP server's worker threads,
+ * possibly on several at once: it must be thread-safe, and should be quick (a worker is busy
+ * until it returns; the host has no time limit, and a server whose workers all hang stops
+ * answering /testdbalive, so a watchdog restarts it). `request` and `response` are valid only
+ * during the call, and only on its thread. */
+typedef ossa_status (*ossa_http_fn)(void* user, const ossa_http_request* request,
+                                    ossa_http_response* response);
 
 /* ---- The host API table -------------------------------------------------------------------- */
 
@@ -244,6 +269,30 @@ typedef struct ossa_host_api {
    * (OSSA_E_INVALID_ARGUMENT); an unknown old ID gives OSSA_E_NOT_FOUND. */
   ossa_status (*merge_patient)(ossa_host* host, const char* old_patient_id,
                                const char* new_patient_id);
+
+  /* HTTP routes, on the server's HTTP port (`http.port`, 3333 by default). During
+   * ossa_plugin_init only (else OSSA_E_WRONG_TIME). `route` answers requests with `method`
+   * ("GET", "POST", "PUT", "PATCH", "DELETE" or "OPTIONS"; a GET route also answers HEAD, the
+   * host dropping the body) whose path is `path_prefix` or lies below it ("/plugins/demo/items"
+   * answers "/plugins/demo/items" and "/plugins/demo/items/42", not "/plugins/demo/itemsX").
+   * `path_prefix` must be "/plugins/<the plugin's name>" or lie below it, in printable ASCII
+   * without spaces, '?', '#', '%', "//" or "." / ".." segments; a trailing '/' is ignored. When
+   * several routes match, the longest prefix wins; a path that matches only routes of other
+   * methods gets 405. OSSA_E_INVALID_ARGUMENT for another method, a prefix outside the plugin's
+   * space, or a method and prefix already registered. `user` is passed back unchanged. */
+  ossa_status (*register_http_route)(ossa_host* host, const char* method, const char* path_prefix,
+                                     ossa_http_fn route, void* user);
+  /* Response builders, only during the route's call, on its thread. http_response_set sets the
+   * status (200 to 599), the Content-Type (NULL: "application/octet-stream") and the body:
+   * `body_size` bytes from `body` (copied; NULL with size 0 for none); a second call replaces all
+   * three. http_response_header adds a header: `name` of token characters (letters, digits and
+   * !#$%&'*+-.^_`|~), `value` without CR or LF. The host writes Content-Length, Content-Type,
+   * Transfer-Encoding and Connection itself: those names are refused. Both return
+   * OSSA_E_INVALID_ARGUMENT for anything else, and change nothing then. */
+  ossa_status (*http_response_set)(ossa_http_response* response, int32_t status,
+                                   const char* content_type, const void* body, size_t body_size);
+  ossa_status (*http_response_header)(ossa_http_response* response, const char* name,
+                                      const char* value);
 } ossa_host_api;
 
 /* ---- The three exports, with their exact names --------------------------------------------- */

@@ -115,7 +115,7 @@ bool has_field(const Struct* object, Field Struct::*field) noexcept {
 
 // The size of the 1.0 host table: every host of major 1 has at least these slots.
 inline constexpr size_t kHostApi10Size =
-    offsetof(ossa_host_api, merge_patient) + sizeof(ossa_host_api::merge_patient);
+    offsetof(ossa_host_api, http_response_header) + sizeof(ossa_host_api::http_response_header);
 
 inline std::string_view view(const char* text) noexcept {
   return text != nullptr ? std::string_view(text) : std::string_view();
@@ -256,6 +256,68 @@ class Dataset {
   ossa_dataset* handle_;
 };
 
+// An HTTP request to one of the plugin's routes. A view, like InstanceEvent: valid until the route
+// returns; copy what you keep.
+struct HttpRequest {
+  std::string_view method;        // "GET", "HEAD", "POST", ...
+  std::string_view path;          // percent-decoded, without the query
+  std::string_view query;         // as sent, after '?' ("" when none)
+  std::string_view headers;       // "Name: value\r\n" per header
+  std::string_view body;          // bytes (may hold NULs)
+  std::string_view peer_address;  // the client's IP address
+  const ossa_http_request* raw = nullptr;
+
+  // The value of the first header called `name` (case-insensitive), or nullopt.
+  [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const noexcept {
+    std::string_view rest = headers;
+    while (!rest.empty()) {
+      const size_t end = rest.find("\r\n");
+      const std::string_view line = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
+      const size_t colon = line.find(':');
+      if (colon != name.size() || !same_letters(line.substr(0, colon), name)) continue;
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      return value;
+    }
+    return std::nullopt;
+  }
+
+  static HttpRequest from(const ossa_http_request* request) noexcept {
+    using detail::text_field;
+    HttpRequest r;
+    r.raw = request;
+    if (request == nullptr) return r;
+    r.method = text_field(request, &ossa_http_request::method);
+    r.path = text_field(request, &ossa_http_request::path);
+    r.query = text_field(request, &ossa_http_request::query);
+    r.headers = text_field(request, &ossa_http_request::headers);
+    if (detail::has_field(request, &ossa_http_request::body_size) && request->body != nullptr) {
+      r.body = std::string_view(reinterpret_cast<const char*>(request->body), request->body_size);
+    }
+    r.peer_address = text_field(request, &ossa_http_request::peer_address);
+    return r;
+  }
+
+ private:
+  static bool same_letters(std::string_view a, std::string_view b) noexcept {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    for (size_t i = 0; i < a.size(); ++i)
+      if (lower(a[i]) != lower(b[i])) return false;
+    return a.size() == b.size();
+  }
+};
+
+// What an HTTP route answers: the host checks it (status 200-599, header names and values) and
+// answers 500 instead, with a log line, when it is not acceptable.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // not Content-Type/-Length
+};
+
 // How a queued retrieval asks the remote node for the data.
 enum class RetrieveWith : int32_t {
   kMove = 0,  // C-MOVE to Ossa
@@ -278,6 +340,7 @@ class Host {
   using MethodFn = std::function<std::string(std::string_view params_json)>;
   using FindFn = std::function<std::vector<std::string>(std::string_view query_json)>;
   using TimerFn = std::function<void()>;
+  using HttpFn = std::function<HttpResponse(const HttpRequest&)>;
 
   Host(const ossa_host_api* api, ossa_host* handle, std::string plugin_name)
       : api_(api), handle_(handle), name_(std::move(plugin_name)) {}
@@ -484,6 +547,20 @@ class Host {
            "register_find_provider");
   }
 
+  // Answers HTTP requests on the server's HTTP port (`http.port`) with `method` ("GET" (which
+  // also answers HEAD), "POST", "PUT", "PATCH", "DELETE" or "OPTIONS") whose path is
+  // `path_prefix` or below it. The prefix must be "/plugins/<this plugin's name>" or below it;
+  // the longest matching prefix wins. Throw (or return a 5xx) to fail: the host answers 500 and
+  // logs the failure with the plugin's name.
+  // Threads: the HTTP server's worker threads, several at once: the callable must be thread-safe.
+  void http_route(std::string_view method, std::string_view path_prefix, HttpFn fn) {
+    const std::string m = detail::c_string(method, "HTTP method");
+    const std::string p = detail::c_string(path_prefix, "HTTP path prefix");
+    auto* r = keep<HttpFn>("HTTP route " + m + " " + p, std::move(fn));
+    commit(api_->register_http_route(handle_, m.c_str(), p.c_str(), &http_trampoline, r),
+           "register_http_route");
+  }
+
   // Calls `fn` every `interval` (at least 1 ms, at most 2^32-1 ms).
   // Threads: a host thread, one call at a time per timer (two timers may run at once).
   void timer(std::chrono::milliseconds interval, TimerFn fn) {
@@ -604,6 +681,25 @@ class Host {
       for (const std::string& answer : r->fn(detail::view(query_json))) {
         const std::string text = detail::c_string(answer, "find answer");
         detail::check(r->host->api()->find_add(answers, text.c_str()), "find_add");
+      }
+    });
+  }
+
+  static ossa_status http_trampoline(void* user, const ossa_http_request* request,
+                                     ossa_http_response* response) noexcept {
+    auto* r = static_cast<detail::Bound<HttpFn>*>(user);
+    return detail::guarded(*r->host, r->label, [&] {
+      const HttpResponse answer = r->fn(HttpRequest::from(request));
+      const ossa_host_api* api = r->host->api();
+      const std::string type = detail::c_string(answer.content_type, "Content-Type");
+      detail::check(api->http_response_set(response, answer.status, type.c_str(),
+                                           answer.body.data(), answer.body.size()),
+                    "http_response_set");
+      for (const auto& [name, value] : answer.headers) {
+        const std::string n = detail::c_string(name, "header name");
+        const std::string v = detail::c_string(value, "header value");
+        detail::check(api->http_response_header(response, n.c_str(), v.c_str()),
+                      ("http_response_header " + n).c_str());
       }
     });
   }

@@ -69,6 +69,24 @@ struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
 
+// The HTTP server (/testdbalive, plugin routes; later WADO and DICOMweb). Port 3333 as OsiriX's
+// web portal; loopback unless told otherwise, like every control port.
+struct HttpConfig {
+  uint16_t port = 3333;
+  std::string bind = "127.0.0.1";  // a numeric IPv4 or IPv6 address
+  uint64_t max_request_mb = 16;    // larger request bodies are refused (413)
+};
+
+// `ossa watchdog`: how it probes the server it supervises and when it restarts it.
+struct WatchdogConfig {
+  int interval_seconds = 10;        // between two probes
+  int timeout_seconds = 5;          // a probe that takes longer has failed
+  int failures_before_restart = 3;  // consecutive failed probes before the server is restarted
+  int grace_seconds = 45;           // SIGTERM, then SIGKILL after this long
+  int startup_seconds = 120;        // failures do not count until the first success or this long
+  int max_backoff_seconds = 60;     // restarts after quick crashes wait 1, 2, 4 ... up to this
+};
+
 struct Config {
   std::filesystem::path source;  // the file it was read from (absolute), empty for defaults
   ServerConfig server;
@@ -78,6 +96,8 @@ struct Config {
   std::vector<PluginConfig> plugins;
   PluginHostConfig plugin_host;
   LogConfig log;
+  HttpConfig http;
+  WatchdogConfig watchdog;
 };
 
 // A configuration problem, located: file, 1-based line and column (0 when unknown) and the key
