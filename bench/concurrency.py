@@ -4,24 +4,25 @@
 1. Starts `ossa serve` with a configuration that sets only what a test must (AE title, free port on
    127.0.0.1, folders): server.max_associations, the timeouts and the PDU size are the defaults.
    Stores a seed study (--seed-instances, default 20) for the C-FIND and C-GET clients.
-2. Opens the stalled clients first (raw sockets, bench/dul.py), 10% of --clients by default:
+2. Starts the DCMTK clients at once (real processes, TCP_NODELAY=1), 20% of --clients by
+   default: ~55% storescu (each --files-per-store new instances), ~25% findscu (--find-repeat
+   C-FINDs on one association), ~20% getscu (the seed study, received and discarded); each lives
+   about a minute. Then opens the stalled peers (raw sockets, bench/dul.py; 10% of --clients):
    a third connect and never send anything (freed after server.acse_timeout), a third send half an
-   A-ASSOCIATE-RQ and stop, a third complete the association and then go silent (freed after
-   server.dimse_timeout). Process threads and open fds of the server are read from /proc first.
-3. Opens --held associations (default 70% of --clients; raw A-ASSOCIATE-RQ, each sending a C-ECHO
-   every second so the DIMSE timeout leaves them alone) and holds them while the DCMTK clients
-   run: starting hundreds of processes on two cores takes longer than most of them live, so
-   without them the clients would not all be connected at the same moment.
-   Then starts the rest at once, as real DCMTK processes (TCP_NODELAY=1): ~55% storescu (each its
-   own --files-per-store new instances), ~25% findscu (--find-repeat C-FINDs on one association),
-   ~20% getscu (the seed study, received and discarded). While they run, samples every 0.1 s the
-   established TCP connections to the server's port (/proc/net/tcp), its threads, fds and RSS.
+   A-ASSOCIATE-RQ and stop, a third complete the association and then go silent. Then --held
+   associations (default 70%; raw A-ASSOCIATE-RQ, 32 at a time, each sending a C-ECHO every second
+   so the DIMSE timeout leaves them alone), held until the DCMTK clients are done: starting hundreds
+   of processes on two cores takes longer than most of them live, so without them the clients
+   would never all be connected at the same moment.
+3. While they run, samples every 0.1 s the established TCP connections to the server's port
+   (/proc/net/tcp), its threads, fds and RSS.
 4. Checks: every client exited 0, every stored instance is in the storage, each getscu received
    the whole study, the server logged no rejection or refused connection; the stalled clients
    were closed by the server within their timeout (+ slack; an idle association gets A-ABORT after
    server.dimse_timeout and then up to the ARTIM = acse_timeout for the peer to close) while the
-   others kept storing; after a warm-up that fills the index's pool of read connections and
-   after everything ended, threads and fds are back at the baseline.
+   others kept storing; after everything ended, threads and sockets are back at the baseline
+   (taken after a warm-up of concurrent C-FINDs; the index pools up to 16 idle read connections,
+   whose files may stay open).
    Prints a markdown table (also WORK/result.md) and exits 1 if any check failed.
 
     /usr/bin/python3 bench/concurrency.py [--clients 500] [--stalled 50] [--work /tmp/ossa-bench-concurrency]
@@ -114,8 +115,8 @@ def main():
     ap.add_argument("--stalled", type=int, help="of which stalled raw sockets (default clients/10)")
     ap.add_argument("--held", type=int, help="of which associations held open and echoing during the "
                                              "DCMTK clients' run (default 70%% of clients)")
-    ap.add_argument("--files-per-store", type=int, default=20)
-    ap.add_argument("--find-repeat", type=int, default=20)
+    ap.add_argument("--files-per-store", type=int, default=200)
+    ap.add_argument("--find-repeat", type=int, default=200)
     ap.add_argument("--seed-instances", type=int, default=20)
     ap.add_argument("--work", default="/tmp/ossa-bench-concurrency")
     ap.add_argument("--src", default="/dev/shm/ossa-bench-concurrency-src", help="generated files (RAM)")
@@ -168,6 +169,25 @@ def main():
         sampler = Sampler(pid, server.port)
         sampler.start()
 
+        # The DCMTK clients first (each lives about a minute: 200 stores or C-FINDs), then the stalled
+        # peers and the held associations, so that all are connected at the same time.
+        kinds_to_start = ["store"] * n_store + ["find"] * n_find + ["get"] * n_get
+        random.Random(5).shuffle(kinds_to_start)
+        procs = []
+        t0 = time.perf_counter()
+        for i, kind in enumerate(kinds_to_start):
+            common = ["-aec", "OSSA", "-aet", f"{kind.upper()}{i}", "-to", "120"]
+            if kind == "store":
+                k = sum(1 for kk, _ in procs if kk == "store")
+                cmd = ["storescu"] + common + ["+sd", "127.0.0.1", str(server.port), os.path.join(src, f"store{k}")]
+            elif kind == "find":
+                cmd = ["findscu", "-S"] + common + ["--repeat", str(args.find_repeat), "127.0.0.1",
+                                                    str(server.port), query]
+            else:
+                cmd = ["getscu", "-v", "-S"] + common + ["--ignore", "-k", "QueryRetrieveLevel=STUDY",
+                                                         "-k", f"StudyInstanceUID={seed_study}",
+                                                         "127.0.0.1", str(server.port)]
+            procs.append((kind, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)))
         # stalled peers first
         kinds = ["silent", "half", "idle"]
         stalled = []
@@ -218,23 +238,6 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             list(pool.map(open_held, range(n_held)))
         # then everyone else at once
-        kinds_to_start = ["store"] * n_store + ["find"] * n_find + ["get"] * n_get
-        random.Random(5).shuffle(kinds_to_start)
-        procs = []
-        t0 = time.perf_counter()
-        for i, kind in enumerate(kinds_to_start):
-            common = ["-aec", "OSSA", "-aet", f"{kind.upper()}{i}", "-to", "120"]
-            if kind == "store":
-                k = sum(1 for kk, _ in procs if kk == "store")
-                cmd = ["storescu"] + common + ["+sd", "127.0.0.1", str(server.port), os.path.join(src, f"store{k}")]
-            elif kind == "find":
-                cmd = ["findscu", "-S"] + common + ["--repeat", str(args.find_repeat), "127.0.0.1",
-                                                    str(server.port), query]
-            else:
-                cmd = ["getscu", "-v", "-S"] + common + ["--ignore", "-k", "QueryRetrieveLevel=STUDY",
-                                                         "-k", f"StudyInstanceUID={seed_study}",
-                                                         "127.0.0.1", str(server.port)]
-            procs.append((kind, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)))
         outputs = [(kind, p.communicate()[0].decode("utf-8", "replace"), p.returncode) for kind, p in procs]
         active_wall = time.perf_counter() - t0
         counts = {k: sum(1 for kk, _ in procs if kk == k) for k in ("store", "find", "get")}

@@ -674,8 +674,10 @@ def main():
     for label, value, target, met in checks:
         out.append(f"| {label} | {value} | {target} | {'met' if met else 'MISSED'} |")
         verdicts.append((label, met))
-    out.append("| DBWindowFind (XML-RPC) | " + ("xmlrpc/ present: run bench/scale_xmlrpc step (not automated here)"
-                                              if xmlrpc_exists else "not measured: the XML-RPC server does not exist yet")
+    # OPTIONAL STEP, not done yet: DBWindowFind over XML-RPC (issue 7) once the XML-RPC server is
+    # part of the build measured here; until then the row says so instead of a number.
+    out.append("| DBWindowFind (XML-RPC) | not measured" + (" (xmlrpc/ exists in the source tree; step not written yet)"
+                                                          if xmlrpc_exists else " (no XML-RPC server yet)")
                + " | - | - |")
     text = "\n".join(out)
     print("\n" + text)
