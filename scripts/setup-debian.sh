@@ -13,6 +13,7 @@ packages=(
   libopenjp2-tools              # opj_compress: real JPEG 2000 test data
   libboost-dev                  # Boost.DLL (header-only) loads plugins
   libxmlrpc-c++8-dev            # XML-RPC control interface (xmlrpc-c)
+  libxmlrpc-core-c3-dev         # the `xmlrpc` command-line client the XML-RPC tests call
   libcpp-httplib-dev            # HTTP: /testdbalive, WADO, plugin routes
   libssl-dev                    # cpp-httplib's HTTPS client (DownloadURL, FHIR look-ups)
   libpq-dev                     # emr-lookup plugin: PostgreSQL client (libpq)

@@ -253,6 +253,51 @@ void parse_watchdog(Reader& r, const YAML::Node& node, WatchdogConfig& w) {
                  });
 }
 
+// True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost.
+bool is_loopback_address(const std::string& address) {
+  if (address == "localhost" || address == "::1") return true;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char extra = 0;
+  return std::sscanf(address.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
+         b < 256 && c < 256 && d < 256;
+}
+
+void parse_xmlrpc(Reader& r, const YAML::Node& node, XmlRpcConfig& x) {
+  r.for_each_key(
+      node, "xmlrpc", {"enabled", "port", "bind", "token", "max_request_bytes", "max_download_mb"},
+      [&](const std::string& key, const YAML::Node& v) {
+        if (key == "xmlrpc.enabled") {
+          x.enabled = r.bool_value(v, key);
+        } else if (key == "xmlrpc.port") {
+          x.port = static_cast<uint16_t>(r.int_value(v, key, 1, 65535));
+        } else if (key == "xmlrpc.bind") {
+          x.bind = r.string_value(v, key);
+          unsigned char address[16];
+          if (x.bind != "localhost" && inet_pton(AF_INET, x.bind.c_str(), address) != 1 &&
+              inet_pton(AF_INET6, x.bind.c_str(), address) != 1)
+            r.fail(v, key,
+                   "'" + x.bind + "' is not a numeric IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)");
+        } else if (key == "xmlrpc.token") {
+          x.token = r.string_value(v, key);
+          if (!x.token.empty() && x.token.size() < 16)
+            r.fail(v, key, "too short: use at least 16 characters (e.g. openssl rand -hex 24)");
+          for (unsigned char c : x.token)
+            if (c <= 0x20 || c >= 0x7f)
+              r.fail(v, key, "only printable ASCII without spaces (it travels in an HTTP header)");
+        } else if (key == "xmlrpc.max_request_bytes") {
+          x.max_request_bytes = static_cast<uint64_t>(r.int_value(v, key, 1024, 64 << 20));
+        } else {
+          x.max_download_mb = static_cast<uint64_t>(r.int_value(v, key, 1, 1 << 20));
+        }
+      });
+  if (x.enabled && x.token.empty() && !is_loopback_address(x.bind)) {
+    r.fail(node, "xmlrpc.token",
+           "required because xmlrpc.bind (" + x.bind +
+               ") is not a loopback address: anyone who can reach the port could delete studies. "
+               "Set a token, or bind to 127.0.0.1");
+  }
+}
+
 Config parse(const YAML::Node& root, const std::string& origin_name,
              const std::filesystem::path& base_dir) {
   Reader r(origin_name);
@@ -263,7 +308,7 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
 
   r.for_each_key(
       root, "",
-      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "log", "http", "watchdog"},
+      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "xmlrpc", "log", "http", "watchdog"},
       [&](const std::string& section, const YAML::Node& node) {
         if (section == "server") {
           r.for_each_key(
@@ -415,6 +460,8 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
           parse_http(r, node, cfg.http);
         } else if (section == "watchdog") {
           parse_watchdog(r, node, cfg.watchdog);
+        } else if (section == "xmlrpc") {
+          parse_xmlrpc(r, node, cfg.xmlrpc);
         } else if (section == "log") {
           r.for_each_key(
               node, section, {"level"}, [&](const std::string& key, const YAML::Node& v) {

@@ -1,9 +1,11 @@
 // `ossa serve`: runs the server until SIGTERM or SIGINT, then stops gracefully.
 
 #include <pthread.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <thread>
 
@@ -15,6 +17,7 @@
 #include "plugins/plugin_host.h"
 #include "ossa/version.h"
 #include "util/log.h"
+#include "xmlrpc/xmlrpc_server.h"
 
 namespace ossa::app {
 namespace {
@@ -113,8 +116,35 @@ int run_serve(const std::vector<std::string>& arguments) {
   job_options.scu.dimse_timeout = cfg.server.dimse_timeout_seconds;
   jobs::JobRunner job_runner(archive, job_options);
   job_runner.start();
+  // The XML-RPC control interface. Opened before "ready" so that a port in use stops start-up.
+  std::unique_ptr<xmlrpc::XmlRpcServer> control;
+  if (cfg.xmlrpc.enabled) {
+    xmlrpc::Services services;
+    services.archive = &archive;
+    services.plugins = &plugin_host;
+    services.scu = job_options.scu;
+    services.dicom_port = cfg.server.port;
+    // KillOsiriX takes the same path as SIGTERM: the signal thread sees it, the server drains.
+    services.request_shutdown = [] { ::kill(::getpid(), SIGTERM); };
+    services.active_associations = [&server] { return server.active_associations(); };
+    services.max_download_bytes = cfg.xmlrpc.max_download_mb << 20;
+    xmlrpc::ServerOptions control_options;
+    control_options.bind = cfg.xmlrpc.bind;
+    control_options.port = cfg.xmlrpc.port;
+    control_options.token = cfg.xmlrpc.token;
+    control_options.max_request_bytes = cfg.xmlrpc.max_request_bytes;
+    control = std::make_unique<xmlrpc::XmlRpcServer>(control_options, services);
+    try {
+      control->open();
+    } catch (const std::exception& e) {
+      log::error(e.what());
+      return 1;
+    }
+    control->start();
+  }
   log::info("ready");
   const int unfinished = server.run(signals.stop());
+  if (control) control->stop();
   if (unfinished > 0) {
     // Their instances were never acknowledged, so nothing promised is lost; start-up recovery
     // removes any files they left half-written.

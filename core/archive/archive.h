@@ -99,6 +99,12 @@ class Archive {
 
   void find(const index::FindQuery& query, const std::function<bool(index::FindMatch&&)>& on_match);
 
+  // OsiriX predicates (XML-RPC DBWindowFind); throws index::predicate::PredicateError.
+  std::vector<index::predicate::PredicateMatch> find_by_predicate(
+      index::predicate::Table table, const index::predicate::Expr& expr, size_t limit) {
+    return index_->find_by_predicate(table, expr, limit);
+  }
+
   // What a C-MOVE or C-GET of `query` sends: every instance under the matched entities.
   std::vector<index::InstanceLocation> instances_for(const index::FindQuery& query);
   // The stored file of an instance (the path is checked against the store's naming).

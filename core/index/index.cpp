@@ -376,6 +376,7 @@ void register_functions(sql::Database& db) {
       sqlite3_create_function_v2(db.handle(), "ossa_match", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                  nullptr, ossa_match_function, nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) throw sql::Error(rc, "cannot register ossa_match");
+  predicate::register_functions(db);  // ossa_nsp, used by OsiriX predicates
 }
 
 void bind_all(sql::Statement& statement, const std::vector<Param>& params, int first = 1) {

@@ -19,6 +19,7 @@
 
 #include "index/levels.h"
 #include "index/matching.h"
+#include "index/predicate.h"
 
 namespace ossa::index {
 
@@ -161,6 +162,14 @@ class Index {
   // tags with UTF-8 values. Return false when no patient has the (old) ID.
   bool update_patient(const std::string& patient_id, const Attributes& attributes);
   bool merge_patient(const std::string& old_patient_id, const std::string& new_patient_id);
+
+  // --- OsiriX predicates (index/predicate_query.cpp) ---
+
+  // The entities of `table` matching `expr` (XML-RPC DBWindowFind), in insertion order, at most
+  // `limit`. Throws predicate::PredicateError for an unknown key or a value of the wrong kind.
+  std::vector<predicate::PredicateMatch> find_by_predicate(predicate::Table table,
+                                                           const predicate::Expr& expr,
+                                                           size_t limit);
 
   // --- Read path ---
 

@@ -316,4 +316,17 @@ std::vector<std::string> PluginHost::method_names() {
   return names;
 }
 
+std::vector<PluginHost::LoadedPlugin> PluginHost::loaded_plugins() {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  std::vector<LoadedPlugin> out;
+  for (const auto& plugin : plugins_) {
+    const PluginDescription& d = plugin->library->description();
+    LoadedPlugin entry{plugin->name, d.version, d.description, plugin->library->path(), {}};
+    for (const auto& [name, method] : methods_)
+      if (method.plugin == plugin.get()) entry.methods.push_back(name);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 }  // namespace ossa::plugins

@@ -61,6 +61,13 @@ class PluginHost : public archive::ReceivedHook {
   ossa_status call_method(const std::string& name, const std::string& params_json,
                           std::string& result_json);
   std::vector<std::string> method_names();
+  // The plugins that loaded, with the methods each registered (XML-RPC ossa.plugins.list).
+  struct LoadedPlugin {
+    std::string name, version, description;
+    std::filesystem::path path;
+    std::vector<std::string> methods;
+  };
+  std::vector<LoadedPlugin> loaded_plugins();
 
   // --- used by the C API functions (plugin_api.cpp) ---
   struct Hook {

@@ -194,6 +194,7 @@ class OssaServer:
             "storage": {"path": "storage", "duplicates": "overwrite", "min_free_mb": 0},
             "index": {"path": "index.sqlite"},
             "log": {"level": "info"},
+            "xmlrpc": {"port": free_port()},  # its own port: 8080 would collide
             "http": {"port": free_port(), "bind": "127.0.0.1"},
         }
         for key, value in overrides.items():
@@ -206,6 +207,7 @@ class OssaServer:
                 raise TypeError("unknown OssaServer override %r" % key)
         self.port = int(self.config["server"]["port"])
         self.aet = self.config["server"]["aet"]
+        self.xmlrpc_port = int(self.config["xmlrpc"]["port"])
         self.http_port = int(self.config["http"]["port"])
         self.config_path = self.dir / "ossa.yaml"
         self.config_path.write_text(to_yaml(self.config))
@@ -226,6 +228,18 @@ class OssaServer:
     @property
     def tmp_path(self):
         return self.storage_path / "tmp"
+
+    @property
+    def xmlrpc_url(self):
+        """The XML-RPC endpoint, with the token as HTTP Basic password when one is configured."""
+        token = self.config["xmlrpc"].get("token")
+        auth = ("ossa:%s@" % token) if token else ""
+        return "http://%s127.0.0.1:%d/RPC2" % (auth, self.xmlrpc_port)
+
+    def rpc(self):
+        """An xmlrpc.client.ServerProxy on this server's XML-RPC port."""
+        import xmlrpc.client
+        return xmlrpc.client.ServerProxy(self.xmlrpc_url, allow_none=True)
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout=20.0):

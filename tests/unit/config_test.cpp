@@ -501,3 +501,72 @@ TEST(Config, RepositoryFileDocumentsHttpAndWatchdog) {
   EXPECT_EQ(c.watchdog.failures_before_restart, 3);
   EXPECT_EQ(c.watchdog.grace_seconds, 45);
 }
+
+// ---- xmlrpc: section ----------------------------------------------------------------------------
+
+TEST(ConfigXmlRpc, Defaults) {
+  const Config c = load_config_text(kPaths, kOrigin);
+  EXPECT_TRUE(c.xmlrpc.enabled);
+  EXPECT_EQ(c.xmlrpc.port, 8080);
+  EXPECT_EQ(c.xmlrpc.bind, "127.0.0.1");
+  EXPECT_EQ(c.xmlrpc.token, "");
+  EXPECT_EQ(c.xmlrpc.max_request_bytes, 1u << 20);
+  EXPECT_EQ(c.xmlrpc.max_download_mb, 2048u);
+}
+
+TEST(ConfigXmlRpc, EveryKeySet) {
+  const Config c = load_config_text(kPaths +
+                                        "xmlrpc:\n  enabled: false\n  port: 9090\n  bind: 0.0.0.0\n"
+                                        "  token: abcdefghijklmnop\n  max_request_bytes: 4096\n"
+                                        "  max_download_mb: 10\n",
+                                    kOrigin);
+  EXPECT_FALSE(c.xmlrpc.enabled);
+  EXPECT_EQ(c.xmlrpc.port, 9090);
+  EXPECT_EQ(c.xmlrpc.bind, "0.0.0.0");
+  EXPECT_EQ(c.xmlrpc.token, "abcdefghijklmnop");
+  EXPECT_EQ(c.xmlrpc.max_request_bytes, 4096u);
+  EXPECT_EQ(c.xmlrpc.max_download_mb, 10u);
+}
+
+TEST(ConfigXmlRpc, LoopbackNeedsNoToken) {
+  for (const char* bind : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) {
+    const Config c =
+        load_config_text(kPaths + "xmlrpc:\n  bind: \"" + std::string(bind) + "\"\n", kOrigin);
+    EXPECT_EQ(c.xmlrpc.bind, bind);
+  }
+  // Disabled: no port is opened, so no token is needed either.
+  EXPECT_NO_THROW(
+      load_config_text(kPaths + "xmlrpc:\n  enabled: false\n  bind: 0.0.0.0\n", kOrigin));
+}
+
+TEST(ConfigXmlRpc, NonLoopbackBindWithoutTokenIsRefused) {
+  const auto e = load_error(kPaths + "xmlrpc:\n  bind: 0.0.0.0\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->key(), "xmlrpc.token");
+  EXPECT_NE(e->message().find("not a loopback address"), std::string::npos) << e->what();
+  EXPECT_TRUE(load_error(kPaths + "xmlrpc:\n  bind: 192.168.1.10\n  token: \"\"\n"));
+}
+
+TEST(ConfigXmlRpc, BadValuesAreLocated) {
+  struct Case {
+    std::string yaml, key;
+  };
+  const std::vector<Case> cases = {
+      {"xmlrpc:\n  port: 0\n", "xmlrpc.port"},
+      {"xmlrpc:\n  port: 70000\n", "xmlrpc.port"},
+      {"xmlrpc:\n  bind: pacs.example.org\n", "xmlrpc.bind"},
+      {"xmlrpc:\n  token: short\n", "xmlrpc.token"},
+      {"xmlrpc:\n  token: \"has spaces in the token\"\n", "xmlrpc.token"},
+      {"xmlrpc:\n  max_request_bytes: 10\n", "xmlrpc.max_request_bytes"},
+      {"xmlrpc:\n  max_request_bytes: 999999999999\n", "xmlrpc.max_request_bytes"},
+      {"xmlrpc:\n  max_download_mb: 0\n", "xmlrpc.max_download_mb"},
+      {"xmlrpc:\n  enabled: maybe\n", "xmlrpc.enabled"},
+      {"xmlrpc:\n  tokn: abcdefghijklmnopq\n", "xmlrpc.tokn"},
+  };
+  for (const auto& c : cases) {
+    const auto e = load_error(kPaths + c.yaml);
+    ASSERT_TRUE(e) << c.yaml;
+    EXPECT_EQ(e->key(), c.key) << e->what();
+    EXPECT_GT(e->line(), 0) << e->what();
+  }
+}

@@ -65,6 +65,16 @@ struct PluginHostConfig {
   int stable_after_seconds = 60;    // a study without new instances this long is "stable"
 };
 
+// The XML-RPC control interface (OsiriX-compatible methods and ossa.*).
+struct XmlRpcConfig {
+  bool enabled = true;
+  uint16_t port = 8080;            // as OsiriX
+  std::string bind = "127.0.0.1";  // loopback unless a token protects it
+  std::string token;               // required when bind is not a loopback address
+  uint64_t max_request_bytes = 1 << 20;  // larger requests get HTTP 413
+  uint64_t max_download_mb = 2048;       // DownloadURL: largest file fetched
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 };
@@ -96,6 +106,7 @@ struct Config {
   std::vector<PluginConfig> plugins;
   PluginHostConfig plugin_host;
   LogConfig log;
+  XmlRpcConfig xmlrpc;
   HttpConfig http;
   WatchdogConfig watchdog;
 };
