@@ -22,7 +22,8 @@ int run_send(const std::vector<std::string>& args);
 int run_retrieve(const std::vector<std::string>& args);
 int run_jobs(const std::vector<std::string>& args);
 int run_delete(const std::vector<std::string>& args);
-int run_nodes(const std::vector<std::string>& args);  // node_commands.cpp
+int run_nodes(const std::vector<std::string>& args);     // node_commands.cpp
+int run_watchdog(const std::vector<std::string>& args);  // watchdog_command.cpp
 
 // Shared by the commands that take --config: the file given, else $OSSA_CONFIG, else
 // ./config/ossa.yaml. Returns false (after printing why) on a usage error.

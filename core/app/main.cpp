@@ -29,6 +29,7 @@ void print_usage() {
       "  nodes [--config FILE] [add NAME AET HOST PORT [--move-destination] [--query] "
       "[--retrieve]\n"
       "        [--send] | remove NAME]     list, add or remove remote nodes at run time\n"
+      "  watchdog [--config FILE]         run `serve` and restart it when it stops answering\n"
       "  plugin-info FILE.so              a plugin's info, and whether this host would load it\n"
       "  version                          print the versions of Ossa, DCMTK and SQLite\n",
       stderr);
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     if (command == "jobs") return ossa::app::run_jobs(args);
     if (command == "delete") return ossa::app::run_delete(args);
     if (command == "nodes") return ossa::app::run_nodes(args);
+    if (command == "watchdog") return ossa::app::run_watchdog(args);
     if (command == "version" || command == "--version") return ossa::app::run_version();
     if (command == "plugin-info") return ossa::app::run_plugin_info(args);
     if (command == "help" || command == "--help" || command == "-h") {
