@@ -1,8 +1,10 @@
 #pragma once
 // The plugin's durable journal: every identifiable message, recorded before it is applied and
 // completed with its acknowledgement before that is sent; and the merges applied (for ADT A40
-// repeated / reversed / circular merges). SQLite in WAL mode with synchronous=FULL: a commit is
-// on disk when it returns.
+// repeated / reversed / circular merges). SQLite in WAL mode. record() and add_merge() commit
+// without fsync (they survive a crash of the process: the WAL is written); complete() commits
+// with synchronous=FULL, which puts the whole WAL, the record included, on disk before it
+// returns. A power loss between the two loses a record whose ACK was never sent.
 //
 // A message is keyed by its sender (MSH-3 and MSH-4 as received) and control ID (MSH-10).
 //
@@ -44,7 +46,8 @@ class Journal {
   void close();
 
   std::optional<JournalEntry> find(const std::string& sender, const std::string& control_id);
-  // Records a message (or, for a known key, leaves the row and returns its id). Durable on return.
+  // Records a message (or, for a known key, leaves the row and returns its id). Survives a
+  // process crash on return; on disk with the next complete().
   // Returns 0 with `error` set on failure.
   int64_t record(const std::string& sender, const std::string& control_id,
                  const std::string& message_type, const std::string& peer, const std::string& raw,
