@@ -281,17 +281,38 @@ class EmrLookupTest(h.TempDirTestCase):
             self.assertNotIn("OriginalAttributesSequence", s)
         self.assertEqual(emr.count("P404"), 1)
 
+    def test_non_ascii_names_and_a_latin1_instance(self):
+        emr = self.fhir({(SYSTEM, "U1"): fhir_patient("U1", "Müller", ["Jürgen"], "1960-07-08",
+                                                      "male")})
+        srv = self.emr_server({"source": "fhir",
+                               "fhir": {"base_url": emr.base_url, "identifier_system": SYSTEM}})
+        study = h.new_uid()
+        path, ds = self.instance("latin1", patient_id="U1", patient_name="Gérard^Ève",
+                                 charset="ISO_IR 100", study_uid=study)
+        self.assertEqual(srv.store([path]).code(path), 0)
+        self.assertEqual(self.patient_of(srv, study)[0], "Müller^Jürgen")
+        s = self.stored(srv, ds)
+        # The host moved the instance to UTF-8 for the new name; the received name, recorded in
+        # the sequence, was converted with it and still reads as it was sent.
+        self.assertEqual(s.SpecificCharacterSet, "ISO_IR 192")
+        self.assertEqual(str(s.PatientName), "Müller^Jürgen")
+        prior = s.OriginalAttributesSequence[0].ModifiedAttributesSequence[0]
+        self.assertEqual(str(prior.PatientName), "Gérard^Ève")
+
     def test_cache_survives_across_associations_and_expires(self):
         emr = self.fhir({(SYSTEM, "C1"): fhir_patient("C1", "Cached", ["Carl"], "1980-01-02",
                                                       "male")})
         srv = self.emr_server({"source": "fhir",
                                "fhir": {"base_url": emr.base_url, "identifier_system": SYSTEM},
                                "cache": {"ttl_seconds": 2}})
-        for i in range(3):
-            path, ds = self.instance("c%d" % i, patient_id="C1", patient_name="X")
-            r = srv.store([path])
-            self.assertEqual(r.code(path), 0, r.output)
+        sent = [self.instance("c%d" % i, patient_id="C1", patient_name="X") for i in range(3)]
+        r = srv.store([p for p, _ in sent])
+        self.assertEqual(len(r.succeeded()), 3, r.output)
+        for _, ds in sent:
             self.assertEqual(str(self.stored(srv, ds).PatientName), "Cached^Carl")
+        # A later association of the same patient: still from the cache.
+        path, _ = self.instance("c-again", patient_id="C1", patient_name="X")
+        self.assertEqual(srv.store([path]).code(path), 0)
         self.assertEqual(emr.count("C1"), 1)
         time.sleep(2.2)  # past the TTL: asked again
         path, _ = self.instance("c-late", patient_id="C1", patient_name="X")
