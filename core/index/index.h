@@ -127,6 +127,11 @@ class Index {
   int64_t add_job(const Job& job);  // kind, node, level, uids, method; returns the id
   // Takes the oldest pending job due at `now` (unix seconds) and marks it running.
   std::optional<Job> claim_job(int64_t now);
+  // Same, and when that job is a send, up to `max_jobs` - 1 more pending sends due to the same
+  // node, claimed in the same transaction (the runner sends them on one association).
+  std::vector<Job> claim_jobs(int64_t now, size_t max_jobs);
+  // Records the total/completed/failed counts of several jobs in one transaction.
+  void record_job_progress(const std::vector<Job>& jobs);
   std::optional<Job> job(int64_t id);
   std::vector<Job> jobs(size_t limit = 100);  // newest first
   void update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed);

@@ -88,6 +88,50 @@ std::optional<Job> Index::claim_job(int64_t now) {
   return job;
 }
 
+std::vector<Job> Index::claim_jobs(int64_t now, size_t max_jobs) {
+  std::vector<Job> claimed;
+  std::optional<Job> first = claim_job(now);
+  if (!first) return claimed;
+  claimed.push_back(std::move(*first));
+  const Job& lead = claimed.front();
+  if (lead.kind != "send" || max_jobs <= 1) return claimed;
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  static const std::string kMoreSends =
+      std::string("SELECT ") + kJobColumns +
+      " FROM jobs WHERE state = 'pending' AND next_attempt_at <= ? AND kind = 'send' AND "
+      "node = ? ORDER BY id LIMIT ?";
+  auto& more = writer_->cached(kMoreSends.c_str());
+  more.bind(1, now).bind(2, lead.node).bind(3, static_cast<int64_t>(max_jobs - 1));
+  while (more.step()) claimed.push_back(read_job(more));
+  more.reset();
+  auto& mark = writer_->cached(
+      "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?");
+  const std::string now_string = now_text();
+  for (size_t i = 1; i < claimed.size(); ++i) {
+    mark.bind(1, now_string).bind(2, claimed[i].id).run();
+    mark.reset();
+    claimed[i].state = "running";
+    ++claimed[i].attempts;
+  }
+  tx.commit();
+  return claimed;
+}
+
+void Index::record_job_progress(const std::vector<Job>& jobs) {
+  if (jobs.empty()) return;
+  WriterLock lock(writer_mutex_, *writer_);
+  sql::Transaction tx(*writer_);
+  auto& update = writer_->cached(
+      "UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?");
+  const std::string now = now_text();
+  for (const Job& j : jobs) {
+    update.bind(1, j.total).bind(2, j.completed).bind(3, j.failed).bind(4, now).bind(5, j.id).run();
+    update.reset();
+  }
+  tx.commit();
+}
+
 std::optional<Job> Index::job(int64_t id) {
   ReaderLease db(*this);
   sql::Statement q = db->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");

@@ -69,46 +69,63 @@ void JobRunner::start() {
 
 void JobRunner::work() {
   while (!stopping_) {
-    std::optional<index::Job> job;
+    std::vector<index::Job> batch;
     try {
-      job = archive_.index().claim_job(unix_now());
+      batch = archive_.index().claim_jobs(unix_now(), kMaxJobsPerAssociation);
     } catch (const std::exception& e) {
       log::error("jobs: cannot read the job table: ", e.what());
     }
-    if (!job) {
+    if (batch.empty()) {
       for (int i = 0; i < 10 && !stopping_; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
     try {
-      run(*job);
+      run(batch);
     } catch (const std::exception& e) {
-      log::error("job ", job->id, " failed: ", e.what());
-      archive_.index().finish_job(job->id, "failed", e.what());
+      for (const auto& job : batch) {
+        log::error("job ", job.id, " failed: ", e.what());
+        archive_.index().finish_job(job.id, "failed", e.what());
+      }
     }
   }
 }
 
-void JobRunner::run(index::Job& job) {
-  const std::optional<archive::Node> node = archive_.node_by_name(job.node);
-  const bool allowed = node && (job.kind == "send" ? node->send : node->retrieve);
+void JobRunner::run(std::vector<index::Job>& batch) {
+  // Every job of a batch has the same kind and node (claim_jobs batches sends to one node only).
+  const index::Job& lead = batch.front();
+  const std::optional<archive::Node> node = archive_.node_by_name(lead.node);
+  const bool allowed = node && (lead.kind == "send" ? node->send : node->retrieve);
   if (!allowed) {
-    const std::string why = node ? "node " + job.node + " does not allow " + job.kind +
-                                       " (nodes: " + job.kind + ": true)"
-                                 : "no declared node named " + job.node;
-    log::warning("job ", job.id, ": ", why);
-    archive_.index().finish_job(job.id, "failed", why);
+    const std::string why = node ? "node " + lead.node + " does not allow " + lead.kind +
+                                       " (nodes: " + lead.kind + ": true)"
+                                 : "no declared node named " + lead.node;
+    for (const auto& job : batch) {
+      log::warning("job ", job.id, ": ", why);
+      archive_.index().finish_job(job.id, "failed", why);
+    }
     return;
   }
-  index::Level level;
-  if (!parse_level(job.level, level) || job.uids.empty()) {
-    archive_.index().finish_job(job.id, "failed", "bad level or keys");
+  std::vector<index::Job> runnable;
+  for (auto& job : batch) {
+    index::Level level;
+    if (!parse_level(job.level, level) || job.uids.empty()) {
+      archive_.index().finish_job(job.id, "failed", "bad level or keys");
+      continue;
+    }
+    log::info("job ", job.id, ": ", job.kind, " ", job.level, " ", job.uids, " ",
+              job.kind == "send" ? "to " : "from ", node->name, " (attempt ", job.attempts, ")");
+    runnable.push_back(std::move(job));
+  }
+  if (runnable.empty()) return;
+  if (runnable.front().kind == "send") {
+    run_send(runnable, *node);
     return;
   }
-  log::info("job ", job.id, ": ", job.kind, " ", job.level, " ", job.uids, " ",
-            job.kind == "send" ? "to " : "from ", node->name, " (attempt ", job.attempts, ")");
-  const std::string error = job.kind == "send" ? run_send(job, *node) : run_retrieve(job, *node);
-  if (!error.empty()) retry_or_fail(job, error);
+  for (auto& job : runnable) {
+    const std::string error = run_retrieve(job, *node);
+    if (!error.empty()) retry_or_fail(job, error);
+  }
 }
 
 void JobRunner::retry_or_fail(const index::Job& job, const std::string& error) {
@@ -124,45 +141,77 @@ void JobRunner::retry_or_fail(const index::Job& job, const std::string& error) {
   archive_.index().retry_job(job.id, error, unix_now() + delay);
 }
 
-std::string JobRunner::run_send(index::Job& job, const archive::Node& node) {
-  const std::vector<index::InstanceLocation> all =
-      archive_.instances_for(job_query(job.level, job.uids));
-  // A resumed job skips what it already did (stable order from the index).
-  const size_t skip = std::min<size_t>(all.size(), static_cast<size_t>(job.completed + job.failed));
-  const std::vector<index::InstanceLocation> rest(all.begin() + static_cast<long>(skip), all.end());
-  int64_t completed = job.completed, failed = job.failed;
-  const int64_t total = static_cast<int64_t>(all.size());
-  archive_.index().update_job_progress(job.id, total, completed, failed);
-  bool cancelled = false;
-  std::string why;
-  const bool ok = dicom::send(
-      node, options_.scu, archive_, rest,
-      [&](size_t index, const dicom::SubOperationResult& r) {
-        if (r.status == 0 || r.is_warning()) {
-          ++completed;
-        } else {
-          ++failed;
-          log::warning("job ", job.id, ": ", rest[index].sop_instance_uid, " not sent (0x",
-                       std::hex, r.status, std::dec, ") ", r.error);
-        }
-        archive_.index().update_job_progress(job.id, total, completed, failed);
-        if ((completed + failed) % 8 == 0) {
-          const auto now = archive_.index().job(job.id);
-          cancelled = now && now->state == "cancelled";
-        }
-        return !cancelled && !stopping_;
-      },
-      why);
-  if (cancelled) {
-    log::info("job ", job.id, " cancelled after ", completed, " of ", total);
-    return {};
+void JobRunner::run_send(std::vector<index::Job>& jobs, const archive::Node& node) {
+  // The instances of every job, in job order, each remembering its job. A resumed job skips what
+  // it already did (stable order from the index).
+  std::vector<index::InstanceLocation> to_send;
+  std::vector<size_t> owner;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    index::Job& job = jobs[j];
+    const std::vector<index::InstanceLocation> all =
+        archive_.instances_for(job_query(job.level, job.uids));
+    job.total = static_cast<int64_t>(all.size());
+    const size_t skip =
+        std::min<size_t>(all.size(), static_cast<size_t>(job.completed + job.failed));
+    for (size_t i = skip; i < all.size(); ++i) {
+      to_send.push_back(all[i]);
+      owner.push_back(j);
+    }
   }
-  if (stopping_) return "interrupted by shutdown";
-  if (!ok) return why.empty() ? "send failed" : why;
-  archive_.index().finish_job(job.id, failed ? "failed" : "done",
-                              failed ? std::to_string(failed) + " instance(s) not accepted" : "");
-  log::info("job ", job.id, " finished: ", completed, " sent, ", failed, " failed");
-  return {};
+  archive_.index().record_job_progress(jobs);
+  std::vector<bool> cancelled(jobs.size(), false);
+  // Progress is written (and cancellation read) at most every half second, not per instance: a
+  // crash then re-sends at most that much, with the same SOP Instance UIDs, which DICOM allows.
+  auto last_check = std::chrono::steady_clock::now();
+  const auto check_in = [&](bool force) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_check < std::chrono::milliseconds(500)) return;
+    last_check = now;
+    archive_.index().record_job_progress(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      const auto row = archive_.index().job(jobs[j].id);
+      cancelled[j] = row && row->state == "cancelled";
+    }
+  };
+  const auto all_cancelled = [&] {
+    return std::all_of(cancelled.begin(), cancelled.end(), [](bool c) { return c; });
+  };
+  std::string why;
+  const bool ok =
+      to_send.empty() ||
+      dicom::send(
+          node, options_.scu, archive_, to_send,
+          [&](size_t i, const dicom::SubOperationResult& r) {
+            index::Job& job = jobs[owner[i]];
+            if (r.status == 0 || r.is_warning()) {
+              ++job.completed;
+            } else {
+              ++job.failed;
+              log::warning("job ", job.id, ": ", to_send[i].sop_instance_uid, " not sent (0x",
+                           std::hex, r.status, std::dec, ") ", r.error);
+            }
+            check_in(false);
+            return !all_cancelled() && !stopping_;
+          },
+          why);
+  check_in(true);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const index::Job& job = jobs[j];
+    if (cancelled[j]) {
+      log::info("job ", job.id, " cancelled after ", job.completed + job.failed, " of ", job.total);
+      continue;
+    }
+    const bool finished = job.completed + job.failed >= job.total;
+    if (!finished) {
+      if (stopping_) continue;  // requeued at the next start
+      retry_or_fail(job, ok ? "interrupted" : (why.empty() ? "send failed" : why));
+      continue;
+    }
+    archive_.index().finish_job(
+        job.id, job.failed ? "failed" : "done",
+        job.failed ? std::to_string(job.failed) + " instance(s) not accepted" : "");
+    log::info("job ", job.id, " finished: ", job.completed, " sent, ", job.failed, " failed");
+  }
 }
 
 std::string JobRunner::run_retrieve(index::Job& job, const archive::Node& node) {

@@ -2,10 +2,12 @@
 // Runs the durable jobs of the index (send to a node, retrieve from a node) inside the server.
 //
 // Jobs are rows in the index, queued by the facade (XML-RPC, plugins) or by `ossa send` /
-// `ossa retrieve` from another process. Workers claim them one at a time, record progress after
-// every instance, and on failure to reach the node retry with exponential backoff. A send resumes
-// after a restart where it stopped, so the destination sees at most the one instance that was in
-// flight twice (same SOP Instance UID, which DICOM allows). A slow or vanished node only occupies
+// `ossa retrieve` from another process. A worker claims the oldest due job, together with other
+// due send jobs to the same node (routing queues one job per instance: they share one
+// association), records progress every half second, and on failure to reach the node retries
+// with exponential backoff. A send resumes after a restart from its last recorded progress, so
+// the destination sees at most the last half second's instances twice (same SOP Instance UIDs,
+// which DICOM allows). A slow or vanished node only occupies
 // its worker: associations and other jobs go on.
 
 #include <atomic>
@@ -25,6 +27,9 @@ struct JobRunnerOptions {
   int max_attempts = 8;
 };
 
+// How many due send jobs to one node a worker takes together onto one association.
+constexpr size_t kMaxJobsPerAssociation = 64;
+
 class JobRunner {
  public:
   JobRunner(archive::Archive& archive, JobRunnerOptions options);
@@ -36,9 +41,11 @@ class JobRunner {
 
  private:
   void work();
-  void run(index::Job& job);
+  void run(std::vector<index::Job>& batch);
+  // Sends the instances of several send jobs to one node on one association; finishes each job,
+  // or schedules its retry when the node could not be reached.
+  void run_send(std::vector<index::Job>& jobs, const archive::Node& node);
   // Returns an error text for a retryable failure to reach the node; empty when the job ended.
-  std::string run_send(index::Job& job, const archive::Node& node);
   std::string run_retrieve(index::Job& job, const archive::Node& node);
   void retry_or_fail(const index::Job& job, const std::string& error);
 

@@ -628,6 +628,38 @@ TEST_F(IndexTest, PatientsAreKeyedByIdAndIssuer) {
   EXPECT_EQ(column(rows, tags::kNumberOfPatientRelatedStudies), (V{"1", "1"}));
 }
 
+// HL7 A40 sequences: the index keeps no merge links, so a repeated, reversed or circular merge
+// only moves studies again; none is lost, and a self merge changes nothing.
+TEST_F(IndexTest, MergesRepeatedReversedCircularAndSelfKeepEveryStudy) {
+  store_sample();  // P1: 2 studies, P2: 1 study
+  const auto patients = [&] {
+    const auto rows = find_all(*index_, Level::kPatient);
+    std::vector<std::string> out;
+    for (const auto& r : rows)
+      out.push_back(r.at(tags::kPatientId) + ":" + r.at(tags::kNumberOfPatientRelatedStudies));
+    return out;
+  };
+  const auto studies_of = [&](const std::string& id) {
+    size_t n = 0;
+    for (const auto& r : find_all(*index_, Level::kStudy)) n += r.at(tags::kPatientId) == id;
+    return n;
+  };
+  EXPECT_FALSE(index_->merge_patient("P9", "P1"));  // unknown prior patient
+  EXPECT_TRUE(index_->merge_patient("P1", "P2"));
+  EXPECT_EQ(patients(), (V{"P2:3"}));
+  EXPECT_FALSE(index_->merge_patient("P1", "P2"));  // repeated: nothing left under P1
+  EXPECT_TRUE(index_->merge_patient("P2", "P1"));   // reversed
+  EXPECT_EQ(patients(), (V{"P1:3"}));
+  EXPECT_TRUE(index_->merge_patient("P1", "P3"));  // a cycle P1 -> P3 -> P4 -> P1
+  EXPECT_TRUE(index_->merge_patient("P3", "P4"));
+  EXPECT_TRUE(index_->merge_patient("P4", "P1"));
+  EXPECT_EQ(patients(), (V{"P1:3"}));
+  EXPECT_TRUE(index_->merge_patient("P1", "P1"));  // self: unchanged
+  EXPECT_EQ(patients(), (V{"P1:3"}));
+  EXPECT_EQ(studies_of("P1"), 3u);
+  EXPECT_EQ(find_all(*index_, Level::kInstance).size(), 7u);
+}
+
 TEST_F(IndexTest, PagingReturnsEveryRowOnceInOrder) {
   constexpr int kInstances = 700;  // the index pages by 256
   std::vector<InstanceRecord> rs;
@@ -841,6 +873,44 @@ TEST_F(IndexTest, JobsAreClaimedOnceRetriedAndRequeued) {
   index_->finish_job(id, "done", "");
   EXPECT_EQ(index_->job(id)->state, "cancelled");  // a cancelled job stays cancelled
   EXPECT_EQ(index_->jobs().size(), 1u);
+}
+
+TEST_F(IndexTest, DueSendsToOneNodeAreClaimedTogether) {
+  const auto add = [&](const std::string& kind, const std::string& node, const std::string& uid) {
+    ossa::index::Job job;
+    job.kind = kind;
+    job.node = node;
+    job.level = "IMAGE";
+    job.uids = uid;
+    return index_->add_job(job);
+  };
+  const int64_t a = add("send", "PACS2", "1.1");
+  add("send", "OTHER", "1.2");
+  const int64_t c = add("send", "PACS2", "1.3");
+  add("retrieve", "PACS2", "1.4");
+  const int64_t e = add("send", "PACS2", "1.5");
+  add("send", "PACS2", "1.6");
+  index_->retry_job(e, "x", 0);  // not running: stays as it is
+  auto batch = index_->claim_jobs(1000, 3);
+  ASSERT_EQ(batch.size(), 3u);  // the oldest, then the next sends to the same node, at most 3
+  EXPECT_EQ(batch[0].id, a);
+  EXPECT_EQ(batch[1].id, c);
+  EXPECT_EQ(batch[2].id, e);
+  for (auto& job : batch) {
+    EXPECT_EQ(index_->job(job.id)->state, "running");
+    job.total = 1;
+    job.completed = 1;
+  }
+  index_->record_job_progress(batch);
+  EXPECT_EQ(index_->job(c)->completed, 1);
+  // The next claim starts with the oldest left (to OTHER) and takes no send to another node.
+  auto next = index_->claim_jobs(1000, 64);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].node, "OTHER");
+  // A retrieve is never batched.
+  next = index_->claim_jobs(1000, 64);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].kind, "retrieve");
 }
 
 }  // namespace
