@@ -733,6 +733,9 @@ bool Index::merge_patient(const std::string& old_patient_id, const std::string& 
     q.reset();
   }
   for (const auto& [id, json] : old_rows) {
+    // Merging a patient into itself (same ID) leaves it as it is: moving its studies onto its
+    // own row and then deleting that row would orphan them.
+    if (id == target) continue;
     if (target == 0) {
       // The new ID is unknown: the old patient simply takes it.
       Attributes attrs;
