@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev            # JSON of the index's attribute columns
   libgtest-dev libgmock-dev     # unit tests
   python3 python3-pydicom       # integration tests make their data with pydicom
+  python3-numpy                 # pixel data of generated test and benchmark instances
   libopenjp2-tools              # opj_compress: real JPEG 2000 test data
   libboost-dev                  # Boost.DLL (header-only) loads plugins
   libxmlrpc-c++8-dev            # XML-RPC control interface (xmlrpc-c)

@@ -308,7 +308,8 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
 
   r.for_each_key(
       root, "",
-      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "xmlrpc", "log", "http", "watchdog"},
+      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "xmlrpc", "log", "http",
+       "watchdog"},
       [&](const std::string& section, const YAML::Node& node) {
         if (section == "server") {
           r.for_each_key(

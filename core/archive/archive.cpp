@@ -14,6 +14,7 @@
 namespace ossa::archive {
 namespace {
 constexpr uint16_t kStatusOutOfResources = 0xA700;
+constexpr uint16_t kStatusCoercionOfDataElements = 0xB000;
 constexpr uint16_t kStatusDoesNotMatchSopClass = 0xA900;
 
 }  // namespace
@@ -95,6 +96,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
                              const IngestOrigin& origin) {
   IngestResult result;
   std::filesystem::path file = temp_file;
+  bool coerced = false;
   try {
     if (options_.min_free_bytes > 0 && store_->free_bytes() < options_.min_free_bytes) {
       throw IngestFailure(kStatusOutOfResources,
@@ -117,6 +119,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
       if (verdict.rewritten) {
         info = dicom::read_instance_file(file);  // index what is stored now
         synced = false;
+        coerced = true;
       }
     }
     info.record.calling_aet = origin.calling_aet;
@@ -143,7 +146,9 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
         result.kind = IngestResult::Kind::kDuplicateKept;
         break;
     }
-    result.dimse_status = 0;
+    // PS3.4 B.2.3: a stored instance whose attributes were changed answers 0xB000 (Warning,
+    // Coercion of Data Elements), so the sender knows the archive's copy differs.
+    result.dimse_status = coerced ? kStatusCoercionOfDataElements : 0;
     return result;
   } catch (const dicom::InstanceRejected& e) {
     result.dimse_status = e.dimse_status();

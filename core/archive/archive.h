@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/find_providers.h"
 #include "index/index.h"
 #include "index/liveness.h"
 #include "storage/file_store.h"
@@ -96,6 +97,10 @@ class Archive {
   // Installs the hook every ingested instance passes through (nullptr: none). Set before the
   // front ends start; not owned.
   void set_received_hook(ReceivedHook* hook) { received_hook_ = hook; }
+  // Installs who answers C-FIND for SOP classes other than the archive's Q/R models (the plugin
+  // host's find providers; nullptr: none). Set before the front ends start; not owned.
+  void set_find_providers(FindProviders* providers) { find_providers_ = providers; }
+  FindProviders* find_providers() const { return find_providers_; }
 
   void find(const index::FindQuery& query, const std::function<bool(index::FindMatch&&)>& on_match);
 
@@ -164,6 +169,7 @@ class Archive {
   std::unique_ptr<index::Index> index_;
   std::unique_ptr<IngestPipeline> pipeline_;
   ReceivedHook* received_hook_ = nullptr;
+  FindProviders* find_providers_ = nullptr;
 };
 
 }  // namespace ossa::archive

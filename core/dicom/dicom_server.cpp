@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "archive/archive.h"
 #include "dicom/connection_intake.h"
 #include "dicom/negotiation.h"
 #include "dicom/services.h"
@@ -193,7 +194,11 @@ void DicomServer::serve_association(T_ASC_Association* association) {
   const std::string called = trimmed(params->DULparams.calledAPTitle);
   const std::string peer = calling + "@" + params->DULparams.callingPresentationAddress;
 
-  if (called != options_.aet) {
+  // A find provider may answer on its own AE title (e.g. a worklist AE): such an association gets
+  // Verification and the provider's FIND classes only.
+  archive::FindProviders* providers = archive_.find_providers();
+  const bool own_aet = called == options_.aet;
+  if (!own_aet && !(providers && providers->serves_called_aet(called))) {
     log::warning("DICOM: association from ", peer, " rejected: called AE title '", called,
                  "' is not ", options_.aet);
     reject(association, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
@@ -208,12 +213,14 @@ void DicomServer::serve_association(T_ASC_Association* association) {
            ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED);
     return;
   }
-  if (!accept_presentation_contexts(params)) {
+  const std::vector<std::string> provided =
+      providers ? providers->sop_classes_for(called) : std::vector<std::string>();
+  if (!accept_presentation_contexts(params, provided, own_aet)) {
     reject(association, ASC_RESULT_REJECTEDTRANSIENT, ASC_SOURCE_SERVICEUSER,
            ASC_REASON_SU_NOREASON);
     return;
   }
-  ASC_setAPTitles(params, nullptr, nullptr, options_.aet.c_str());
+  ASC_setAPTitles(params, nullptr, nullptr, called.c_str());
   if (ASC_countAcceptedPresentationContexts(params) == 0) {
     log::warning("DICOM: association from ", peer, " rejected: no presentation context acceptable");
     reject(association, ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
@@ -232,6 +239,7 @@ void DicomServer::serve_association(T_ASC_Association* association) {
                      options_.aet,
                      peer,
                      calling,
+                     called,
                      options_.dimse_timeout_seconds,
                      options_.acse_timeout_seconds,
                      options_.max_pdu};

@@ -1,11 +1,13 @@
-// C-FIND SCP: one pending response per match, streamed from the index page by page, checking for
-// C-CANCEL between matches; then the final status.
+// C-FIND SCP: one pending response per match, streamed from the index page by page (or from a
+// plugin's find provider for the SOP classes it registered), checking for C-CANCEL between
+// matches; then the final status.
 
 #include <memory>
 
 #include "archive/archive.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
+#include "dicom/find_json.h"
 #include "dicom/query_translation.h"
 #include "dicom/services.h"
 #include "util/log.h"
@@ -21,6 +23,60 @@ OFCondition send_final(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   return DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response, nullptr, detail);
 }
 
+// C-FIND answered by a find provider (a plugin): the identifier goes out as JSON, each answer
+// comes back as JSON and leaves at once as a pending response; C-CANCEL is checked before each.
+OFCondition serve_provided_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                                T_DIMSE_C_FindRQ& request, DcmDataset& identifier,
+                                archive::FindProviders& providers) {
+  ++ctx.queries;
+  bool cancelled = false;
+  std::string bad_answer;
+  OFCondition send_error = EC_Normal;
+  size_t matches = 0;
+  archive::FindProviders::Outcome outcome;
+  try {
+    outcome = providers.find(
+        request.AffectedSOPClassUID, ctx.called_aet, identifier_to_json(identifier),
+        [&](const std::string& answer_json) {
+          if (DIMSE_checkForCancelRQ(ctx.association, pres_id, request.MessageID) == EC_Normal) {
+            cancelled = true;
+            return false;
+          }
+          std::unique_ptr<DcmDataset> answer = answer_to_dataset(answer_json, bad_answer);
+          if (!answer) return false;
+          T_DIMSE_C_FindRSP response{};
+          response.DimseStatus = STATUS_FIND_Pending_MatchesAreContinuing;
+          response.DataSetType = DIMSE_DATASET_PRESENT;
+          send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
+                                              answer.get(), nullptr);
+          ++matches;
+          return send_error.good();
+        });
+  } catch (const std::exception& e) {
+    outcome.failed = true;
+    outcome.error = e.what();
+  }
+  if (send_error.bad()) return send_error;
+  if (cancelled) {
+    log::debug("C-FIND from ", ctx.peer, " answered by plugin ", outcome.provider, ": ", matches,
+               " match(es) (cancelled)");
+    return send_final(ctx, pres_id, request, STATUS_FIND_Cancel, nullptr);
+  }
+  if (!bad_answer.empty() || outcome.failed) {
+    const std::string why =
+        !bad_answer.empty() ? "an answer cannot be encoded: " + bad_answer : outcome.error;
+    log::error("C-FIND from ", ctx.peer, " (", request.AffectedSOPClassUID,
+               "): find provider of plugin ", outcome.provider, " failed: ", why);
+    DcmDataset detail;
+    const std::string comment = "find provider " + outcome.provider + " failed";
+    detail.putAndInsertString(DCM_ErrorComment, comment.substr(0, 64).c_str());
+    return send_final(ctx, pres_id, request, STATUS_FIND_Failed_UnableToProcess, &detail);
+  }
+  log::debug("C-FIND from ", ctx.peer, " answered by plugin ", outcome.provider, ": ", matches,
+             " match(es)");
+  return send_final(ctx, pres_id, request, STATUS_Success, nullptr);
+}
+
 }  // namespace
 
 OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
@@ -34,6 +90,10 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   if (cond.bad()) return cond;
 
   const std::string sop_class = request.AffectedSOPClassUID;
+  archive::FindProviders* providers = ctx.archive.find_providers();
+  if (providers && providers->serves(sop_class, ctx.called_aet))
+    return serve_provided_find(ctx, pres_id, request, *identifier, *providers);
+
   QueryModel model;
   if (sop_class == UID_FINDPatientRootQueryRetrieveInformationModel) {
     model = QueryModel::kPatientRoot;

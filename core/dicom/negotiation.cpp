@@ -44,24 +44,27 @@ bool is_storage_sop_class(const char* uid) {
 
 }  // namespace
 
-bool accept_presentation_contexts(T_ASC_Parameters* params) {
-  const char* const service_classes[] = {
-      UID_VerificationSOPClass,
-      UID_FINDPatientRootQueryRetrieveInformationModel,
-      UID_FINDStudyRootQueryRetrieveInformationModel,
-      UID_MOVEPatientRootQueryRetrieveInformationModel,
-      UID_MOVEStudyRootQueryRetrieveInformationModel,
-      UID_GETPatientRootQueryRetrieveInformationModel,
-      UID_GETStudyRootQueryRetrieveInformationModel,
-  };
+bool accept_presentation_contexts(T_ASC_Parameters* params,
+                                  const std::vector<std::string>& provided_find_classes,
+                                  bool archive_services) {
+  std::vector<const char*> service_classes = {UID_VerificationSOPClass};
+  if (archive_services) {
+    service_classes.insert(service_classes.end(), {UID_FINDPatientRootQueryRetrieveInformationModel,
+                                                   UID_FINDStudyRootQueryRetrieveInformationModel,
+                                                   UID_MOVEPatientRootQueryRetrieveInformationModel,
+                                                   UID_MOVEStudyRootQueryRetrieveInformationModel,
+                                                   UID_GETPatientRootQueryRetrieveInformationModel,
+                                                   UID_GETStudyRootQueryRetrieveInformationModel});
+  }
+  for (const std::string& uid : provided_find_classes) service_classes.push_back(uid.c_str());
   OFCondition cond = ASC_acceptContextsWithPreferredTransferSyntaxes(
-      params, const_cast<const char**>(service_classes),
-      static_cast<int>(sizeof service_classes / sizeof service_classes[0]),
+      params, service_classes.data(), static_cast<int>(service_classes.size()),
       const_cast<const char**>(kUncompressed), 3);
   if (cond.bad()) {
     log::error("negotiation failed: ", cond.text());
     return false;
   }
+  if (!archive_services) return true;
 
   // Storage: each proposed context of a storage class is accepted in the FIRST of its proposed
   // transfer syntaxes that DCMTK knows: the requestor lists its preference first (a modality its

@@ -20,6 +20,7 @@ struct ServiceContext {
   std::string own_aet;
   std::string peer;  // "AET@host" for log lines
   std::string calling_aet;
+  std::string called_aet;  // the AE title the association was addressed to (find providers)
   int dimse_timeout_seconds;
   int acse_timeout_seconds;
   uint32_t max_pdu;
@@ -34,7 +35,8 @@ struct ServiceContext {
 OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                         T_DIMSE_C_StoreRQ& request);
 
-// C-FIND on the Patient Root and Study Root information models.
+// C-FIND on the Patient Root and Study Root information models, and on the SOP classes a find
+// provider registered (archive/find_providers.h), e.g. Modality Worklist.
 OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_FindRQ& request);
 

@@ -119,13 +119,16 @@ ossa_status api_method(ossa_host* h, const char* name, ossa_method_fn fn, void* 
   return OSSA_OK;
 }
 
-ossa_status api_find_provider(ossa_host* h, const char* sop_class, const char*, ossa_find_fn,
-                              void*) {
-  if (!h) return OSSA_E_INVALID_ARGUMENT;
-  // C-FIND is answered by the archive only in this host; providers come with the worklist work.
-  log::warning("[", h->plugin->name, "] find providers are not supported by this host (",
-               sop_class ? sop_class : "", ")");
-  return OSSA_E_UNSUPPORTED;
+ossa_status api_find_provider(ossa_host* h, const char* sop_class, const char* called_aet,
+                              ossa_find_fn fn, void* user) {
+  if (!h || !sop_class || !fn) return OSSA_E_INVALID_ARGUMENT;
+  if (!h->host->initialising()) return OSSA_E_WRONG_TIME;
+  std::string error;
+  const ossa_status status = h->host->find_registry().add(
+      {h->plugin, h->plugin->name, sop_class, called_aet ? called_aet : "", fn, user}, error);
+  if (status != OSSA_OK)
+    log::error("[", h->plugin->name, "] register_find_provider refused: ", error);
+  return status;
 }
 
 ossa_status api_timer(ossa_host* h, uint32_t interval_ms, ossa_timer_fn fn, void* user) {
@@ -189,8 +192,15 @@ ossa_status api_result_set(ossa_result* result, const char* json) {
   return OSSA_OK;
 }
 
-ossa_status api_find_add(ossa_find_answers*, const char*) {
-  return OSSA_E_UNSUPPORTED;
+ossa_status api_find_add(ossa_find_answers* answers, const char* json) {
+  if (!answers || !answers->on_answer || !json) return OSSA_E_INVALID_ARGUMENT;
+  if (answers->stopped) return OSSA_E_CANCELLED;
+  try {
+    if (!(*answers->on_answer)(json)) answers->stopped = true;
+  } catch (...) {
+    answers->stopped = true;
+  }
+  return answers->stopped ? OSSA_E_CANCELLED : OSSA_OK;
 }
 
 char* api_config(ossa_host* h) {

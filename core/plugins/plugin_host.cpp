@@ -33,6 +33,7 @@ PluginHost::~PluginHost() {
   stopping_ = true;
   for (auto& t : threads_) t.join();
   archive_.set_received_hook(nullptr);
+  archive_.set_find_providers(nullptr);
   for (auto& plugin : plugins_) {
     try {
       plugin->library->shutdown()();
@@ -76,6 +77,7 @@ size_t PluginHost::load(const std::vector<PluginToLoad>& plugins) {
       for (auto it = methods_.begin(); it != methods_.end();) {
         it = it->second.plugin == plugin.get() ? methods_.erase(it) : std::next(it);
       }
+      find_registry_.remove_owner(plugin.get());
       http_routes_.remove_owner(plugin.get());
       continue;
     }
@@ -86,6 +88,7 @@ size_t PluginHost::load(const std::vector<PluginToLoad>& plugins) {
   }
   initialising_ = false;
   if (any_on_received_) archive_.set_received_hook(this);
+  if (!find_registry_.empty()) archive_.set_find_providers(&find_registry_);
   return plugins_.size();
 }
 

@@ -22,6 +22,7 @@
 
 #include "archive/archive.h"
 #include "ossa/plugin.h"
+#include "plugins/find_registry.h"
 #include "plugins/http_routes.h"
 #include "plugins/plugin_library.h"
 
@@ -95,6 +96,7 @@ class PluginHost : public archive::ReceivedHook {
   bool initialising() const { return initialising_; }
   std::mutex& registry_mutex() { return registry_mutex_; }
   std::map<std::string, Method>& methods() { return methods_; }
+  FindRegistry& find_registry() { return find_registry_; }
   // The plugins' HTTP routes; the HTTP server dispatches /plugins/... to them.
   HttpRoutes& http_routes() { return http_routes_; }
 
@@ -108,7 +110,8 @@ class PluginHost : public archive::ReceivedHook {
   std::vector<std::unique_ptr<Plugin>> plugins_;
   std::mutex registry_mutex_;
   std::map<std::string, Method> methods_;
-  HttpRoutes http_routes_;  // the plugins' HTTP routes, handed to the HTTP server
+  FindRegistry find_registry_;  // the plugins' find providers, handed to the archive
+  HttpRoutes http_routes_;      // the plugins' HTTP routes, handed to the HTTP server
   bool initialising_ = false;
   bool any_on_received_ = false;
   std::atomic<bool> stopping_{false};

@@ -593,6 +593,9 @@ STORE_STATUS_WORDS = {
 }
 
 
+STORED_WITH_WARNING = {0xB000, 0xB006, 0xB007}
+
+
 class StoreResult:
     def __init__(self, proc, files):
         self.returncode = proc.returncode
@@ -630,7 +633,9 @@ class StoreResult:
         return None if entry is None else entry[1]
 
     def succeeded(self):
-        return [f for f, (t, c) in self.status.items() if c == 0]
+        """Files the server stored: success, or a warning (0xB000 coercion, 0xB006, 0xB007),
+        which PS3.4 B.2.3 also gives for stored instances."""
+        return [f for f, (t, c) in self.status.items() if c == 0 or c in STORED_WITH_WARNING]
 
     @property
     def association_rejected(self):

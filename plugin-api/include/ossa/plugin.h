@@ -17,7 +17,9 @@
  *       the host's function table (valid until shutdown returns); `host` identifies this plugin in
  *       every call; `config` is the plugin's own configuration (the `config:` of its entry in the
  *       server's `plugins:` list) as JSON text, "{}" when none. Hooks are registered here and only
- *       here. A status other than OSSA_OK makes the host log the failure and unload the plugin.
+ *       here. A status other than OSSA_OK makes the host log the failure, forget every hook and
+ *       method the plugin registered, and leave it out (ossa_plugin_shutdown is not called; the
+ *       server runs on without it). Init must undo its own side effects before failing.
  *
  *   void ossa_plugin_shutdown(void);
  *       Called once when the server stops (after the last hook call returned), on the main thread.
@@ -68,6 +70,7 @@ typedef int32_t ossa_status;
 #define OSSA_E_NOT_FOUND 3        /* no such node, job, method, attribute */
 #define OSSA_E_WRONG_TIME 4       /* e.g. registering a hook after init returned */
 #define OSSA_E_UNSUPPORTED 5      /* the host cannot do this (see the function's notes) */
+#define OSSA_E_CANCELLED 6        /* find_add: stop answering (C-CANCEL, association gone) */
 
 /* ---- Log levels ---------------------------------------------------------------------------- */
 
@@ -131,7 +134,9 @@ typedef struct ossa_stable_event {
  * it must be quick. Its time budget is the server's `plugin_host.received_budget_ms`: beyond it
  * the host logs a warning and applies `plugin_host.over_budget` (accept the instance, or reject it
  * with 0xA700 so the sender retries).
- * Returning an error status counts as a failure of the hook: the instance is stored unchanged. */
+ * Returning an error status (or throwing through the SDK) counts as a failure of the hook: it is
+ * logged, the other hooks still run, and the instance is stored; attributes this hook changed
+ * before failing stay changed (return OSSA_OK without changing anything to leave it untouched). */
 typedef ossa_status (*ossa_on_received_fn)(void* user, ossa_dataset* dataset,
                                            const ossa_instance_event* event,
                                            uint16_t* reject_status);
@@ -152,9 +157,18 @@ typedef ossa_status (*ossa_method_fn)(void* user, const char* params_json, ossa_
 
 /* A find provider answers C-FIND requests for the SOP class (and called AE title) it registered
  * instead of the archive: a worklist, or a RIS behind C-FIND. `query_json` is the request
- * identifier as an object {"PatientName": "DOE*", "(0040,0100)": [...] ...} keyed by keyword
- * (tag text for private or unknown ones). Each answer is added with api->find_add. Runs on the
- * association's thread; possibly concurrently. */
+ * identifier as an object {"PatientName": "DOE*", "ScheduledProcedureStepSequence": [{...}], ...}
+ * keyed by keyword ("(gggg,eeee)" for private or unknown tags): values are UTF-8 strings (several
+ * values joined by '\', "" for a universal key), sequences are arrays of item objects; Specific
+ * Character Set is left out. Each answer is added with api->find_add, which sends it to the
+ * requester at once as a pending response (status 0xFF00): add answers as they are found. When
+ * find_add returns OSSA_E_CANCELLED (C-CANCEL received, association gone, or an answer the host
+ * could not encode) stop and return; the host then ends the C-FIND itself (that return status is
+ * not counted as a failure). Returning another error status (or throwing through the SDK) ends
+ * the C-FIND with failure status 0xC000 and a log line naming the plugin; answers already sent
+ * stay sent. Runs on the association's thread, possibly on several at once: it must be
+ * thread-safe and should be quick (the requester waits; the host has no time limit). `answers`
+ * and `query_json` are valid only during the call, and only on its thread. */
 typedef ossa_status (*ossa_find_fn)(void* user, const char* query_json, ossa_find_answers* answers);
 
 /* A timer: every `interval_ms`, on a host thread, one call at a time per timer. */
@@ -209,7 +223,12 @@ typedef struct ossa_host_api {
   ossa_status (*register_method)(ossa_host* host, const char* name, ossa_method_fn method,
                                  void* user);
   /* `sop_class_uid`: the C-FIND SOP class answered (e.g. Modality Worklist
-   * 1.2.840.10008.5.1.4.31); `called_aet`: only requests to this AE title, or NULL for any. */
+   * 1.2.840.10008.5.1.4.31); `called_aet`: only requests to this AE title, or NULL for any. The
+   * server then negotiates that SOP class, and accepts associations addressed to `called_aet`
+   * (Verification and the providers' FIND classes only there). A provider for the called AE title
+   * is preferred to one for any AE title; one for the Patient or Study Root model replaces the
+   * archive's answers. OSSA_E_INVALID_ARGUMENT for a malformed UID or AE title, or when another
+   * provider already answers that SOP class for that AE title. */
   ossa_status (*register_find_provider)(ossa_host* host, const char* sop_class_uid,
                                         const char* called_aet, ossa_find_fn provider, void* user);
   ossa_status (*register_timer)(ossa_host* host, uint32_t interval_ms, ossa_timer_fn timer,
@@ -230,7 +249,10 @@ typedef struct ossa_host_api {
   ossa_status (*dataset_remove)(ossa_dataset* dataset, uint32_t tag);
 
   /* Result builders. result_set replaces the method's JSON result (copied). find_add adds one
-   * answer: a JSON object keyed like the query (keyword or "(gggg,eeee)") with string values. */
+   * answer: a JSON object keyed like the query (keyword or "(gggg,eeee)") with string values
+   * (UTF-8; several values joined by '\'), sequences as arrays of objects; copied and sent at
+   * once (Specific Character Set ISO_IR 192). It returns OSSA_E_CANCELLED when the provider must
+   * stop (see ossa_find_fn). Only during the provider's call, on its thread. */
   ossa_status (*result_set)(ossa_result* result, const char* json);
   ossa_status (*find_add)(ossa_find_answers* answers, const char* json);
 
@@ -307,6 +329,13 @@ typedef const ossa_plugin_description* (*ossa_plugin_info_fn)(void);
 typedef ossa_status (*ossa_plugin_init_fn)(const ossa_host_api* api, ossa_host* host,
                                            const char* config_json);
 typedef void (*ossa_plugin_shutdown_fn)(void);
+
+/* The exports themselves, declared here so that a plugin's definitions get C linkage and default
+ * visibility even in C++ and the compiler checks their signatures (see the top of this file). */
+OSSA_PLUGIN_EXPORT const ossa_plugin_description* ossa_plugin_info(void);
+OSSA_PLUGIN_EXPORT ossa_status ossa_plugin_init(const ossa_host_api* api, ossa_host* host,
+                                                const char* config_json);
+OSSA_PLUGIN_EXPORT void ossa_plugin_shutdown(void);
 
 #ifdef __cplusplus
 }

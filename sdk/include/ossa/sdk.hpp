@@ -256,6 +256,39 @@ class Dataset {
   ossa_dataset* handle_;
 };
 
+// Where a streaming find provider adds its answers (Host::find_provider_streaming). A borrowed
+// view: valid only during the provider's call, on its thread.
+class FindAnswers {
+ public:
+  FindAnswers(const ossa_host_api* api, ossa_find_answers* handle) noexcept
+      : api_(api), handle_(handle) {}
+  FindAnswers(const FindAnswers&) = delete;
+  FindAnswers& operator=(const FindAnswers&) = delete;
+
+  // Sends one answer (a JSON object keyed by keyword, string values, sequences as arrays of
+  // objects) to the requester at once. Returns false when the provider must stop (C-CANCEL, the
+  // association went away, or the host could not encode an answer): return then. Throws Error on
+  // other failures (e.g. an answer that is not a JSON object).
+  bool add(std::string_view answer_json) {
+    if (stopped_) return false;
+    const std::string text = detail::c_string(answer_json, "find answer");
+    const ossa_status status = api_->find_add(handle_, text.c_str());
+    if (status == OSSA_E_CANCELLED) {
+      stopped_ = true;
+      return false;
+    }
+    detail::check(status, "find_add");
+    return true;
+  }
+  [[nodiscard]] bool stopped() const noexcept { return stopped_; }
+  [[nodiscard]] ossa_find_answers* handle() const noexcept { return handle_; }
+
+ private:
+  const ossa_host_api* api_;
+  ossa_find_answers* handle_;
+  bool stopped_ = false;
+};
+
 // An HTTP request to one of the plugin's routes. A view, like InstanceEvent: valid until the route
 // returns; copy what you keep.
 struct HttpRequest {
@@ -339,6 +372,7 @@ class Host {
   using StableFn = std::function<void(const StableEvent&)>;
   using MethodFn = std::function<std::string(std::string_view params_json)>;
   using FindFn = std::function<std::vector<std::string>(std::string_view query_json)>;
+  using FindStreamFn = std::function<void(std::string_view query_json, FindAnswers& answers)>;
   using TimerFn = std::function<void()>;
   using HttpFn = std::function<HttpResponse(const HttpRequest&)>;
 
@@ -532,8 +566,9 @@ class Host {
   // instead of the archive, for requests to `called_aet` only, or to any AE title (nullopt).
   // The callable receives the request identifier as a JSON object keyed by keyword ("(gggg,eeee)"
   // for private or unknown ones) and returns the answers, each a JSON object keyed like the
-  // query with string values. Throws Error(OSSA_E_UNSUPPORTED) from a host that does not offer
-  // find providers.
+  // query with string values, sequences as arrays of objects. Each answer is sent as a pending
+  // response; if the requester cancels, the remaining ones are dropped. Throws Error when the host
+  // refuses (malformed UID or AE title, or another provider for the same class and AE title).
   // Threads: the association's thread, possibly several at once: the callable must be
   // thread-safe.
   void find_provider(std::string_view sop_class_uid, std::optional<std::string_view> called_aet,
@@ -544,6 +579,22 @@ class Host {
                            std::move(fn));
     commit(api_->register_find_provider(handle_, sop.c_str(), called_aet ? aet.c_str() : nullptr,
                                         &find_trampoline, r),
+           "register_find_provider");
+  }
+
+  // As find_provider, but the callable sends each answer as it finds it (answers.add(json)) and
+  // stops when add() returns false (the requester cancelled or went away): for providers with
+  // many answers, or slow sources.
+  // Threads: the association's thread, possibly several at once: the callable must be
+  // thread-safe.
+  void find_provider_streaming(std::string_view sop_class_uid,
+                               std::optional<std::string_view> called_aet, FindStreamFn fn) {
+    const std::string sop = detail::c_string(sop_class_uid, "SOP class UID");
+    const std::string aet = called_aet ? detail::c_string(*called_aet, "called AE title") : "";
+    auto* r = keep<FindStreamFn>(
+        "find provider " + sop + (called_aet ? " for " + aet : std::string()), std::move(fn));
+    commit(api_->register_find_provider(handle_, sop.c_str(), called_aet ? aet.c_str() : nullptr,
+                                        &find_stream_trampoline, r),
            "register_find_provider");
   }
 
@@ -678,10 +729,19 @@ class Host {
                                      ossa_find_answers* answers) noexcept {
     auto* r = static_cast<detail::Bound<FindFn>*>(user);
     return detail::guarded(*r->host, r->label, [&] {
+      FindAnswers sink(r->host->api(), answers);
       for (const std::string& answer : r->fn(detail::view(query_json))) {
-        const std::string text = detail::c_string(answer, "find answer");
-        detail::check(r->host->api()->find_add(answers, text.c_str()), "find_add");
+        if (!sink.add(answer)) break;  // cancelled: the host ends the C-FIND
       }
+    });
+  }
+
+  static ossa_status find_stream_trampoline(void* user, const char* query_json,
+                                            ossa_find_answers* answers) noexcept {
+    auto* r = static_cast<detail::Bound<FindStreamFn>*>(user);
+    return detail::guarded(*r->host, r->label, [&] {
+      FindAnswers sink(r->host->api(), answers);
+      r->fn(detail::view(query_json), sink);
     });
   }
 
