@@ -160,14 +160,17 @@ void JobRunner::run_send(std::vector<index::Job>& jobs, const archive::Node& nod
   }
   archive_.index().record_job_progress(jobs);
   std::vector<bool> cancelled(jobs.size(), false);
-  // Progress is written (and cancellation read) at most every half second, not per instance: a
-  // crash then re-sends at most that much, with the same SOP Instance UIDs, which DICOM allows.
+  // A lone job records its progress after every instance, so a crash re-sends at most the one in
+  // flight. A batch (routing's one-instance jobs) records it, like every job reads cancellation,
+  // at most every half second: a crash then re-sends at most the batch, with the same SOP
+  // Instance UIDs, which DICOM allows.
   auto last_check = std::chrono::steady_clock::now();
-  const auto check_in = [&](bool force) {
+  const auto check_in = [&](bool record_now) {
     const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_check < std::chrono::milliseconds(500)) return;
+    const bool due = now - last_check >= std::chrono::milliseconds(500);
+    if (record_now || due) archive_.index().record_job_progress(jobs);
+    if (!due) return;
     last_check = now;
-    archive_.index().record_job_progress(jobs);
     for (size_t j = 0; j < jobs.size(); ++j) {
       const auto row = archive_.index().job(jobs[j].id);
       cancelled[j] = row && row->state == "cancelled";
@@ -190,11 +193,11 @@ void JobRunner::run_send(std::vector<index::Job>& jobs, const archive::Node& nod
               log::warning("job ", job.id, ": ", to_send[i].sop_instance_uid, " not sent (0x",
                            std::hex, r.status, std::dec, ") ", r.error);
             }
-            check_in(false);
+            check_in(jobs.size() == 1);
             return !all_cancelled() && !stopping_;
           },
           why);
-  check_in(true);
+  archive_.index().record_job_progress(jobs);
   for (size_t j = 0; j < jobs.size(); ++j) {
     const index::Job& job = jobs[j];
     if (cancelled[j]) {

@@ -34,6 +34,9 @@ from pydicom.sequence import Sequence
 import ossa_harness as h
 
 SYSTEM = "urn:oid:1.2.3.4"
+# C-STORE status of an instance stored with attributes the plugin changed (PS3.4 B.2.3:
+# Warning, Coercion of Data Elements).
+COERCED = 0xB000
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -247,8 +250,8 @@ class EmrLookupTest(h.TempDirTestCase):
                                     study_uid=study, PatientBirthDate="19700405", PatientSex="F",
                                     OriginalAttributesSequence=Sequence([earlier]))
         r = srv.store([first, second])
-        self.assertEqual(r.code(first), 0, r.output)
-        self.assertEqual(r.code(second), 0, r.output)
+        self.assertEqual(r.code(first), COERCED, r.output)
+        self.assertEqual(r.code(second), COERCED, r.output)
 
         # findscu sees the EMR's values.
         self.assertEqual(self.patient_of(srv, study), ("Doe^Jane^Mary", "19700405", "F"))
@@ -289,7 +292,7 @@ class EmrLookupTest(h.TempDirTestCase):
         study = h.new_uid()
         path, ds = self.instance("latin1", patient_id="U1", patient_name="Gérard^Ève",
                                  charset="ISO_IR 100", study_uid=study)
-        self.assertEqual(srv.store([path]).code(path), 0)
+        self.assertEqual(srv.store([path]).code(path), COERCED)
         self.assertEqual(self.patient_of(srv, study)[0], "Müller^Jürgen")
         s = self.stored(srv, ds)
         # The host moved the instance to UTF-8 for the new name; the received name, recorded in
@@ -312,11 +315,11 @@ class EmrLookupTest(h.TempDirTestCase):
             self.assertEqual(str(self.stored(srv, ds).PatientName), "Cached^Carl")
         # A later association of the same patient: still from the cache.
         path, _ = self.instance("c-again", patient_id="C1", patient_name="X")
-        self.assertEqual(srv.store([path]).code(path), 0)
+        self.assertEqual(srv.store([path]).code(path), COERCED)
         self.assertEqual(emr.count("C1"), 1)
         time.sleep(2.2)  # past the TTL: asked again
         path, _ = self.instance("c-late", patient_id="C1", patient_name="X")
-        self.assertEqual(srv.store([path]).code(path), 0)
+        self.assertEqual(srv.store([path]).code(path), COERCED)
         self.assertEqual(emr.count("C1"), 2)
 
     def test_unreachable_emr_stores_unchanged_with_a_warning(self):
@@ -379,7 +382,7 @@ class EmrLookupTest(h.TempDirTestCase):
         path, ds = self.instance("q", patient_id="Q1", patient_name="WRONG", study_uid=study,
                                  IssuerOfPatientID="HOSP_A", PatientSex="O")
         r = srv.store([path])
-        self.assertEqual(r.code(path), 0, r.output)
+        self.assertEqual(r.code(path), COERCED, r.output)
         self.assertEqual(self.patient_of(srv, study), ("SQL^SALLY^^DR", "19651231", "F"))
         s = self.stored(srv, ds)
         self.assertEqual(list(s.OtherPatientIDs), ["X-1", "X-2"])
@@ -423,7 +426,7 @@ class EmrLookupTest(h.TempDirTestCase):
                                    "fhir": {"base_url": emr.base_url, "identifier_system": SYSTEM,
                                             "ca_file": str(cert)}})
         path, ds = self.instance("t1", patient_id="T1", patient_name="X")
-        self.assertEqual(trusted.store([path]).code(path), 0)
+        self.assertEqual(trusted.store([path]).code(path), COERCED)
         self.assertEqual(str(self.stored(trusted, ds).PatientName), "Tls^Tina")
         trusted.stop()
         # Without the site's CA the self-signed certificate is refused: the EMR is unreachable.
