@@ -68,9 +68,9 @@ struct PluginHostConfig {
 // The XML-RPC control interface (OsiriX-compatible methods and ossa.*).
 struct XmlRpcConfig {
   bool enabled = true;
-  uint16_t port = 8080;            // as OsiriX
-  std::string bind = "127.0.0.1";  // loopback unless a token protects it
-  std::string token;               // required when bind is not a loopback address
+  uint16_t port = 8080;                  // as OsiriX
+  std::string bind = "127.0.0.1";        // loopback unless a token protects it
+  std::string token;                     // required when bind is not a loopback address
   uint64_t max_request_bytes = 1 << 20;  // larger requests get HTTP 413
   uint64_t max_download_mb = 2048;       // DownloadURL: largest file fetched
 };
