@@ -17,11 +17,32 @@ constexpr uint16_t kStatusOutOfResources = 0xA700;
 constexpr uint16_t kStatusCoercionOfDataElements = 0xB000;
 constexpr uint16_t kStatusDoesNotMatchSopClass = 0xA900;
 
+// Why a file left in tmp/ cannot be the instance its row describes ("" when it is).
+std::string check_recovered_file(const std::filesystem::path& file, const index::StoredFile& row) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(file, ec);
+  if (ec) return "its file cannot be read (" + ec.message() + ")";
+  if (size != row.file_size) {
+    return "its file has " + std::to_string(size) + " of " + std::to_string(row.file_size) +
+           " bytes";
+  }
+  try {
+    const dicom::InstanceFileInfo info = dicom::read_instance_file(file);
+    if (info.sop_instance_uid != row.sop_instance_uid)
+      return "its file holds another instance (" + info.sop_instance_uid + ")";
+  } catch (const std::exception& e) {
+    return std::string("its file is not readable DICOM (") + e.what() + ")";
+  }
+  return "";
+}
+
 }  // namespace
 
 Archive::Archive(const ArchiveOptions& options) : options_(options) {
   store_ = std::make_unique<storage::FileStore>(options.storage_root);
   index_ = std::make_unique<index::Index>(options.index_file);
+  durability_ = std::make_unique<storage::FilesystemSync>(
+      std::vector<std::filesystem::path>{options.storage_root, options.index_file.parent_path()});
   // Every Ossa process holds a shared lock on the store while it runs; recovery needs the store to
   // itself, or it would delete another process's files in flight.
   const std::filesystem::path lock_file = options.storage_root / ".ossa.lock";
@@ -39,7 +60,7 @@ Archive::Archive(const ArchiveOptions& options) : options_(options) {
   ::flock(lock_fd_, LOCK_SH);  // downgrade (or wait for the other process's recovery to finish)
   // Only now: recovery deletes tmp/ files the index does not know.
   if (options.prepare_temp_files) store_->start_temp_pool();
-  pipeline_ = std::make_unique<IngestPipeline>(*store_, *index_, options.duplicates);
+  pipeline_ = std::make_unique<IngestPipeline>(*store_, *index_, options.duplicates, *durability_);
 }
 
 Archive::~Archive() {
@@ -51,8 +72,20 @@ Archive::~Archive() {
 void Archive::recover() {
   // Start-up cost is proportional to what the last run left unfinished (tmp/ and the journal of
   // replaced files), never to the size of the archive.
-  const auto [moved, deleted_temp] = store_->recover_temp(
-      [this](const std::string& relative) { return index_->is_file_referenced(relative); });
+  size_t dropped = 0;
+  const auto [moved, deleted_temp] = store_->recover_temp([&](const std::string& relative) {
+    const std::optional<index::StoredFile> row = index_->instance_of_file(relative);
+    if (!row) return false;
+    // Committed, but was its file flushed? (ingest_pipeline.h: a crash between the commit and the
+    // flush can keep the row and lose the file's data; such an instance was never acknowledged.)
+    const std::string why = check_recovered_file(store_->temp_dir() / relative.substr(3), *row);
+    if (why.empty()) return true;
+    log::warning("recovery: ", relative, " (", row->sop_instance_uid, ") was indexed but ", why,
+                 "; it was never acknowledged, dropping its row");
+    index_->delete_entity(index::Level::kInstance, row->sop_instance_uid);
+    ++dropped;
+    return false;
+  });
   std::vector<std::string> resolved;
   size_t deleted_replaced = 0;
   for (const auto& path : index_->pending_files()) {
@@ -66,16 +99,17 @@ void Archive::recover() {
     resolved.push_back(path);
   }
   index_->remove_pending_files(resolved);
-  if (moved || deleted_temp || deleted_replaced) {
+  if (moved || deleted_temp || deleted_replaced || dropped) {
     log::info("recovery: moved ", moved, " indexed files into place, removed ", deleted_temp,
-              " incomplete transfers and ", deleted_replaced, " replaced files");
+              " incomplete transfers (", dropped, " of them indexed but not flushed) and ",
+              deleted_replaced, " replaced files");
   }
 }
 
 IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
                                       const std::string& expected_sop_instance_uid,
                                       const IngestOrigin& origin) {
-  return ingest(temp_file, expected_sop_instance_uid, false, origin);
+  return ingest(temp_file, expected_sop_instance_uid, origin);
 }
 
 IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
@@ -88,12 +122,11 @@ IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
     result.message = e.what();
     return result;
   }
-  return ingest(temp, "", true, IngestOrigin{});
+  return ingest(temp, "", IngestOrigin{});
 }
 
 IngestResult Archive::ingest(const std::filesystem::path& temp_file,
-                             const std::string& expected_uid, bool synced,
-                             const IngestOrigin& origin) {
+                             const std::string& expected_uid, const IngestOrigin& origin) {
   IngestResult result;
   std::filesystem::path file = temp_file;
   bool coerced = false;
@@ -118,7 +151,6 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
         throw dicom::InstanceRejected(verdict.reject_status, verdict.reason);
       if (verdict.rewritten) {
         info = dicom::read_instance_file(file);  // index what is stored now
-        synced = false;
         coerced = true;
       }
     }
@@ -130,8 +162,6 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
       dicom::write_as_part10(file, part10);
       store_->discard_temp(file);
       file = part10;
-    } else if (!synced) {
-      storage::FileStore::sync_file(file);
     }
     info.record.file_size = std::filesystem::file_size(file);
     const index::StoreResult stored = pipeline_->commit(info.record, file);

@@ -15,6 +15,7 @@
 #include "index/index.h"
 #include "index/liveness.h"
 #include "storage/file_store.h"
+#include "storage/filesystem_sync.h"
 
 namespace ossa::archive {
 
@@ -159,7 +160,7 @@ class Archive {
 
  private:
   IngestResult ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
-                      bool synced, const IngestOrigin& origin);
+                      const IngestOrigin& origin);
   void recover();
 
   ArchiveOptions options_;
@@ -167,6 +168,7 @@ class Archive {
   bool recovered_ = false;
   std::unique_ptr<storage::FileStore> store_;
   std::unique_ptr<index::Index> index_;
+  std::unique_ptr<storage::FilesystemSync> durability_;  // flushes store and index together
   std::unique_ptr<IngestPipeline> pipeline_;
   ReceivedHook* received_hook_ = nullptr;
   FindProviders* find_providers_ = nullptr;

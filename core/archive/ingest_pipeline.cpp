@@ -18,8 +18,11 @@ IngestFailure failure_from(const std::exception& e) {
 }  // namespace
 
 IngestPipeline::IngestPipeline(storage::FileStore& store, index::Index& index,
-                               index::DuplicatePolicy policy)
-    : store_(store), index_(index), policy_(policy), writer_([this] { run(); }) {}
+                               index::DuplicatePolicy policy,
+                               const storage::FilesystemSync& durability)
+    : store_(store), index_(index), policy_(policy), durability_(durability), writer_([this] {
+        run();
+      }) {}
 
 IngestPipeline::~IngestPipeline() {
   {
@@ -31,13 +34,13 @@ IngestPipeline::~IngestPipeline() {
 }
 
 index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
-                                          const std::filesystem::path& synced_temp) {
-  Item item{&record, synced_temp, {}};
+                                          const std::filesystem::path& temp) {
+  Item item{&record, temp, {}};
   std::future<index::StoreResult> done = item.done.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) {
-      store_.discard_temp(synced_temp);
+      store_.discard_temp(temp);
       throw IngestFailure(kStatusOutOfResources, "the archive is shutting down");
     }
     queue_.push_back(&item);
@@ -62,6 +65,17 @@ void IngestPipeline::run() {
   }
 }
 
+bool IngestPipeline::replaces_a_stored_instance(
+    const std::vector<const index::InstanceRecord*>& records) {
+  if (policy_ != index::DuplicatePolicy::kOverwrite)
+    return false;  // kept duplicates change nothing
+  for (const index::InstanceRecord* record : records) {
+    if (index_.has_instance(record->get(index::Level::kInstance, index::tags::kSopInstanceUid)))
+      return true;
+  }
+  return false;
+}
+
 void IngestPipeline::process(std::deque<Item*>& batch) {
   auto fail_all = [&](const std::exception& e) {
     for (Item* item : batch) {
@@ -77,14 +91,16 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
       records.push_back(item->record);
       temps.push_back(item->temp);
     }
-    // 1. The batch's files are durable under their final names.
+    // 1. Every file of the batch exists after a crash (possibly incomplete: start-up checks).
     store_.sync_temp_entries(temps);
+    // 2. A replacement must not depend on start-up's check: its file is durable before its row.
+    if (replaces_a_stored_instance(records)) durability_.sync();
   } catch (const std::exception& e) {
     log::error("cannot make ", batch.size(), " received files durable: ", e.what());
     fail_all(e);
     return;
   }
-  // 2. One transaction for the whole batch.
+  // 3. One transaction for the whole batch.
   std::vector<index::StoreResult> results;
   try {
     results = index_.store_instances(records, policy_);
@@ -93,7 +109,17 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
     fail_all(e);
     return;
   }
-  // 3. Committed: move into place, and clean up what the batch made obsolete.
+  // 4. Files and transaction durable together.
+  std::string flush_error;
+  try {
+    durability_.sync();
+  } catch (const std::exception& e) {
+    // The rows are committed and the files complete, so they stay (start-up checks them if the
+    // machine goes down); but nothing of this batch may be acknowledged as durable.
+    flush_error = e.what();
+    log::error("cannot flush ", batch.size(), " received instances to disk: ", flush_error);
+  }
+  // 5. Durable: move into place, and clean up what the batch made obsolete.
   std::vector<std::string> obsolete;
   for (size_t i = 0; i < batch.size(); ++i) {
     Item* item = batch[i];
@@ -104,10 +130,12 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
     try {
       store_.move_into_place(item->temp);
     } catch (const std::exception& e) {
-      // Indexed and durable in tmp/; the next start-up finishes the move.
+      // Indexed and in tmp/; the next start-up finishes the move.
       log::error("stored instance stays in tmp/ until restart: ", e.what());
     }
-    if (!results[i].obsolete_file.empty() && store_.remove(results[i].obsolete_file))
+    // A replaced file goes only once its replacement is known durable.
+    if (flush_error.empty() && !results[i].obsolete_file.empty() &&
+        store_.remove(results[i].obsolete_file))
       obsolete.push_back(results[i].obsolete_file);
   }
   try {
@@ -115,8 +143,15 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
   } catch (const std::exception& e) {
     log::warning("replaced files stay journalled until the next start: ", e.what());
   }
-  // 4. Answer.
-  for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(results[i]);
+  // 6. Answer.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!flush_error.empty()) {
+      batch[i]->done.set_exception(std::make_exception_ptr(
+          IngestFailure(kStatusOutOfResources, "cannot flush to disk: " + flush_error)));
+    } else {
+      batch[i]->done.set_value(results[i]);
+    }
+  }
 }
 
 }  // namespace ossa::archive

@@ -183,11 +183,11 @@ void DicomServer::take_connection(int fd) {
     AssociationGuard guard{association};
     return;
   }
-  serve_association(association);
+  serve_association(association, fd);
   --associations_;
 }
 
-void DicomServer::serve_association(T_ASC_Association* association) {
+void DicomServer::serve_association(T_ASC_Association* association, int socket) {
   AssociationGuard guard{association};
   T_ASC_Parameters* params = association->params;
   const std::string calling = trimmed(params->DULparams.callingAPTitle);
@@ -242,7 +242,8 @@ void DicomServer::serve_association(T_ASC_Association* association) {
                      called,
                      options_.dimse_timeout_seconds,
                      options_.acse_timeout_seconds,
-                     options_.max_pdu};
+                     options_.max_pdu,
+                     socket};
   const auto started = std::chrono::steady_clock::now();
   // One line per association: what hospital IT reads to see who sent what.
   struct Summary {

@@ -45,7 +45,7 @@ class DicomServer {
 
  private:
   void take_connection(int fd);
-  void serve_association(T_ASC_Association* association);
+  void serve_association(T_ASC_Association* association, int socket);
 
   ServerOptions options_;
   archive::Archive& archive_;

@@ -9,6 +9,7 @@
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dicom/find_json.h"
 #include "dicom/query_translation.h"
+#include "dicom/response_coalescing.h"
 #include "dicom/services.h"
 #include "util/log.h"
 
@@ -34,6 +35,7 @@ OFCondition serve_provided_find(ServiceContext& ctx, T_ASC_PresentationContextID
   OFCondition send_error = EC_Normal;
   size_t matches = 0;
   archive::FindProviders::Outcome outcome;
+  ResponseCoalescing coalescing(ctx.socket);  // through the final response
   try {
     outcome = providers.find(
         request.AffectedSOPClassUID, ctx.called_aet, identifier_to_json(identifier),
@@ -49,6 +51,7 @@ OFCondition serve_provided_find(ServiceContext& ctx, T_ASC_PresentationContextID
           response.DataSetType = DIMSE_DATASET_PRESENT;
           send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
                                               answer.get(), nullptr);
+          coalescing.sent();
           ++matches;
           return send_error.good();
         });
@@ -116,6 +119,7 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   bool cancelled = false;
   OFCondition send_error = EC_Normal;
   size_t matches = 0;
+  ResponseCoalescing coalescing(ctx.socket);  // through the final response
   try {
     ctx.archive.find(find.query, [&](index::FindMatch&& match) {
       if (DIMSE_checkForCancelRQ(ctx.association, pres_id, request.MessageID) == EC_Normal) {
@@ -130,6 +134,7 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
       response.DataSetType = DIMSE_DATASET_PRESENT;
       send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
                                           answer.get(), nullptr);
+      coalescing.sent();
       ++matches;
       return send_error.good();
     });

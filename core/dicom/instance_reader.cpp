@@ -143,7 +143,7 @@ void write_as_part10(const std::filesystem::path& source, const std::filesystem:
     throw storage::StorageError(std::string("cannot write ") + target.string() + ": " + c.text(),
                                 EIO);
   }
-  storage::FileStore::sync_file(target);
+  // Not flushed here: the ingest pipeline flushes the whole batch at once.
 }
 
 }  // namespace ossa::dicom

@@ -35,7 +35,7 @@ struct InstanceFileInfo {
 InstanceFileInfo read_instance_file(const std::filesystem::path& file);
 
 // Writes a bare dataset (no meta header) at `source` as a Part-10 file at `target` keeping its
-// transfer syntax, and fsyncs it.
+// transfer syntax (not flushed: the ingest pipeline flushes each batch).
 void write_as_part10(const std::filesystem::path& source, const std::filesystem::path& target);
 
 }  // namespace ossa::dicom

@@ -24,6 +24,7 @@ struct ServiceContext {
   int dimse_timeout_seconds;
   int acse_timeout_seconds;
   uint32_t max_pdu;
+  int socket;  // the association's TCP socket (owned by DCMTK), for socket options
   // What the association did, for its closing log line.
   int stored = 0;
   int refused = 0;

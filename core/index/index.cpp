@@ -15,6 +15,24 @@
 namespace ossa::index {
 namespace {
 
+// Puts the writer back to synchronous=FULL after a batch committed without its own flush: every
+// other write (jobs, nodes, deletions) is durable when its call returns.
+class SynchronousFullAgain {
+ public:
+  explicit SynchronousFullAgain(sql::Database& db) : db_(db) {}
+  ~SynchronousFullAgain() {
+    try {
+      db_.exec("PRAGMA synchronous=FULL");
+    } catch (...) {  // cannot fail outside a transaction; never throw from a destructor
+    }
+  }
+  SynchronousFullAgain(const SynchronousFullAgain&) = delete;
+  SynchronousFullAgain& operator=(const SynchronousFullAgain&) = delete;
+
+ private:
+  sql::Database& db_;
+};
+
 constexpr int kSchemaVersion = 4;
 
 const char* const kSchema = R"SQL(
@@ -502,6 +520,17 @@ bool Index::is_file_referenced(const std::string& path) {
   return q.step();
 }
 
+std::optional<StoredFile> Index::instance_of_file(const std::string& path) {
+  WriterLock lock(writer_mutex_, *writer_);
+  auto& q =
+      writer_->cached("SELECT sop_instance_uid, file_size FROM instances WHERE file_path = ?");
+  q.bind(1, path);
+  if (!q.step()) return std::nullopt;
+  StoredFile file{q.text(0), static_cast<uint64_t>(q.int64(1))};
+  q.reset();
+  return file;
+}
+
 bool Index::has_instance(const std::string& sop_instance_uid) {
   ReaderLease db(*this);
   auto& q = db->cached("SELECT 1 FROM instances WHERE sop_instance_uid = ?");
@@ -776,6 +805,11 @@ std::vector<StoreResult> Index::store_instances(const std::vector<const Instance
   results.reserve(records.size());
   const std::string now = now_iso8601();
   WriterLock lock(writer_mutex_, *writer_);
+  // The caller flushes the file system after the commit, together with the batch's files; a
+  // FULL commit would cost a second flush of its own. NORMAL in WAL mode never corrupts the
+  // index, it only leaves durability to that flush.
+  writer_->exec("PRAGMA synchronous=NORMAL");
+  const SynchronousFullAgain full_again{*writer_};
   sql::Transaction tx(*writer_);
   for (const InstanceRecord* r : records) {
     StoreResult result;

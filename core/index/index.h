@@ -95,6 +95,12 @@ struct Change {
   std::string sop_class_uid, patient_id, calling_aet, called_aet;
 };
 
+// The instance a stored file belongs to (start-up checks files left in tmp/ against it).
+struct StoredFile {
+  std::string sop_instance_uid;
+  uint64_t file_size = 0;
+};
+
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
 };
@@ -111,6 +117,8 @@ class Index {
   // Indexes a batch in ONE transaction (group commit): rows, counters, the change log, and the
   // files made obsolete (journalled in pending_files until deleted). Returns one result per
   // record, in order. Throws sql::Error on failure, in which case nothing of the batch is indexed.
+  // The commit is NOT flushed: the caller flushes the index's file system together with the
+  // batch's files (storage::FilesystemSync) before it treats the batch as durable.
   std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
                                            DuplicatePolicy policy);
   void remove_pending_files(const std::vector<std::string>& paths);
@@ -120,6 +128,7 @@ class Index {
   std::vector<std::string> delete_entity(Level level, const std::string& key);
   std::vector<std::string> pending_files();
   bool is_file_referenced(const std::string& path);
+  std::optional<StoredFile> instance_of_file(const std::string& path);
   bool has_instance(const std::string& sop_instance_uid);
 
   // --- Jobs (index/jobs.cpp) ---

@@ -61,10 +61,11 @@ class FileStore {
 
   // Writes the file's data to disk (fsync).
   static void sync_file(const std::filesystem::path& file);
-  // Copies `source` to a new temp file and fsyncs it; returns the temp path.
+  // Copies `source` to a new temp file (not flushed: the ingest pipeline flushes each batch);
+  // returns the temp path.
   std::filesystem::path copy_to_temp(const std::filesystem::path& source) const;
   // Makes the folder entries of these temp files durable, with one fsync of tmp/ when any of them
-  // was not made durable ahead of time by the pool (the files themselves must have been synced).
+  // was not made durable ahead of time by the pool (their data may still be in the page cache).
   void sync_temp_entries(const std::vector<std::filesystem::path>& temps) const;
   // Renames a temp file to its final place (see the layout above for why no fsync is needed).
   void move_into_place(const std::filesystem::path& temp) const;

@@ -1,0 +1,128 @@
+// Start-up recovery of the ingest pipeline's crash window (core/archive/ingest_pipeline.h): a batch
+// is committed without its own flush and made durable by one syncfs together with its files, so a
+// power loss can keep an index row whose tmp/ file never reached the disk. Such an instance was
+// never acknowledged; start-up must drop its row, and keep (and move into place) the rest.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "archive/archive.h"
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dicom/instance_reader.h"
+#include "index/index.h"
+#include "storage/file_store.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ossa::archive::Archive;
+using ossa::archive::ArchiveOptions;
+using ossa::testing::TempDir;
+
+// A small, valid Part-10 CT instance.
+void write_instance(const fs::path& file, const std::string& sop_uid) {
+  DcmFileFormat format;
+  DcmDataset* ds = format.getDataset();
+  ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
+  ds->putAndInsertString(DCM_SOPInstanceUID, sop_uid.c_str());
+  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.8.498.1");
+  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.8.498.1.1");
+  ds->putAndInsertString(DCM_PatientID, "RECOVERY");
+  ds->putAndInsertString(DCM_PatientName, "Recovery^Test");
+  ds->putAndInsertString(DCM_Modality, "CT");
+  ds->putAndInsertString(DCM_StudyDescription, std::string(2000, 'x').c_str());  // some bulk
+  ASSERT_TRUE(format.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+class ArchiveRecoveryTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  ArchiveOptions options() const {
+    ArchiveOptions o;
+    o.storage_root = dir_.path() / "storage";
+    o.index_file = dir_.path() / "index.sqlite";
+    o.prepare_temp_files = false;
+    return o;
+  }
+
+  // What a crash leaves when the batch's transaction reached the disk: the row, pointing at a
+  // file still in tmp/ (renames come after the flush). Returns the tmp/ path.
+  fs::path committed_but_not_moved(const std::string& sop_uid) {
+    const ossa::storage::FileStore store(options().storage_root);
+    const fs::path temp = store.new_temp_path();
+    write_instance(temp, sop_uid);
+    ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
+    info.record.file_path = ossa::storage::FileStore::relative_path_for(temp);
+    info.record.file_size = fs::file_size(temp);
+    ossa::index::Index index(options().index_file);
+    index.store_instances({&info.record}, ossa::index::DuplicatePolicy::kOverwrite);
+    return temp;
+  }
+
+  static size_t files_in(const fs::path& folder) {
+    size_t n = 0;
+    for (const auto& entry : fs::directory_iterator(folder)) n += entry.is_regular_file();
+    return n;
+  }
+};
+
+TEST_F(ArchiveRecoveryTest, KeepsFlushedFilesAndDropsRowsWhoseFilesDidNotReachTheDisk) {
+  const fs::path source = dir_.path() / "first.dcm";
+  write_instance(source, "1.2.826.0.1.3680043.8.498.1.1.1");
+  {
+    Archive archive(options());
+    ASSERT_TRUE(archive.ingest_copy(source).ok());
+  }
+  // Three rows committed in the last batch before the crash; their files are in tmp/:
+  const fs::path complete = committed_but_not_moved("1.2.826.0.1.3680043.8.498.1.1.2");
+  const fs::path truncated = committed_but_not_moved("1.2.826.0.1.3680043.8.498.1.1.3");
+  const fs::path emptied = committed_but_not_moved("1.2.826.0.1.3680043.8.498.1.1.4");
+  fs::resize_file(truncated, fs::file_size(truncated) / 2);  // data partly written
+  fs::resize_file(emptied, 0);                               // a pooled empty file, never filled
+  const fs::path tmp = options().storage_root / "tmp";
+  ASSERT_EQ(files_in(tmp), 3u);
+
+  Archive archive(options());
+  EXPECT_TRUE(archive.recovered_at_start());
+  ossa::index::Index& index = archive.index();
+  EXPECT_TRUE(index.has_instance("1.2.826.0.1.3680043.8.498.1.1.1"));
+  EXPECT_TRUE(index.has_instance("1.2.826.0.1.3680043.8.498.1.1.2"));
+  EXPECT_FALSE(index.has_instance("1.2.826.0.1.3680043.8.498.1.1.3"));
+  EXPECT_FALSE(index.has_instance("1.2.826.0.1.3680043.8.498.1.1.4"));
+  EXPECT_EQ(index.counts().instances, 2);
+  EXPECT_EQ(files_in(tmp), 0u);
+  // The complete one is in place and readable where the index says it is.
+  const std::optional<std::string> path = index.file_of_instance("1.2.826.0.1.3680043.8.498.1.1.2");
+  ASSERT_TRUE(path.has_value());
+  EXPECT_TRUE(fs::exists(options().storage_root / *path));
+  EXPECT_TRUE(index.pending_files().empty());
+  // A dropped instance can be received again.
+  const fs::path again = dir_.path() / "again.dcm";
+  write_instance(again, "1.2.826.0.1.3680043.8.498.1.1.3");
+  EXPECT_EQ(archive.ingest_copy(again).kind, ossa::archive::IngestResult::Kind::kStored);
+}
+
+TEST_F(ArchiveRecoveryTest, AReplacementLeavesNoTraceOfTheReplacedFile) {
+  // storage.duplicates: overwrite. The pipeline flushes a replacing file before committing, so
+  // the replaced file may be deleted once the batch is durable; here: the replacement is stored
+  // and the first file is gone, nothing left in tmp/ or the journal.
+  const fs::path source = dir_.path() / "one.dcm";
+  write_instance(source, "1.2.826.0.1.3680043.8.498.1.1.9");
+  Archive archive(options());
+  ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kStored);
+  const std::string first = *archive.index().file_of_instance("1.2.826.0.1.3680043.8.498.1.1.9");
+  ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kReplaced);
+  const std::string second = *archive.index().file_of_instance("1.2.826.0.1.3680043.8.498.1.1.9");
+  EXPECT_NE(first, second);
+  EXPECT_FALSE(fs::exists(options().storage_root / first));
+  EXPECT_TRUE(fs::exists(options().storage_root / second));
+  EXPECT_TRUE(archive.index().pending_files().empty());
+  EXPECT_EQ(files_in(options().storage_root / "tmp"), 0u);
+}
+
+}  // namespace
