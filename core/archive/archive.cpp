@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "archive/ingest_pipeline.h"
-#include "index/sqlite.h"
 
 #include <stdexcept>
 #include "dicom/instance_reader.h"
@@ -21,7 +20,7 @@ constexpr uint16_t kStatusDoesNotMatchSopClass = 0xA900;
 
 Archive::Archive(const ArchiveOptions& options) : options_(options) {
   store_ = std::make_unique<storage::FileStore>(options.storage_root);
-  index_ = std::make_unique<index::Index>(options.index_file);
+  index_ = index::open_index(options.index);
   // Every Ossa process holds a shared lock on the store while it runs; recovery needs the store to
   // itself, or it would delete another process's files in flight.
   const std::filesystem::path lock_file = options.storage_root / ".ossa.lock";
@@ -228,7 +227,7 @@ void Archive::add_node(const Node& node) {
   try {
     index_->put_node({node.name, node.aet, node.host, node.port, node.move_destination, node.query,
                       node.retrieve, node.send});
-  } catch (const index::sql::Error& e) {
+  } catch (const index::Error&) {
     throw std::invalid_argument("AE title " + node.aet + " already belongs to another node");
   }
 }

@@ -94,12 +94,3 @@ struct PredicateMatch {
 };
 
 }  // namespace ossa::index::predicate
-
-struct sqlite3;
-namespace ossa::index::sql {
-class Database;
-}
-namespace ossa::index::predicate {
-// Registers the SQL functions translated predicates call (on every index connection).
-void register_functions(sql::Database& db);
-}  // namespace ossa::index::predicate
