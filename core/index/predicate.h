@@ -1,8 +1,9 @@
 #pragma once
 // OsiriX-style database predicates (the `request` of XML-RPC DBWindowFind) as a syntax tree, and
 // their evaluation against the index. The parser (NSPredicate text -> Expr) lives in xmlrpc/; the
-// translation to SQL lives here, behind a whitelist of OsiriX attribute names: every key maps to a
-// fixed column or JSON attribute, and every value is bound as a parameter, never spliced into SQL.
+// translation to SQL (the SQLite backend's dialect, core/index/sqlite_predicate_query.cpp) is
+// declared here, behind a whitelist of OsiriX attribute names: every key maps to a fixed column or
+// JSON attribute, and every value is bound as a parameter, never spliced into SQL.
 
 #include <cstdint>
 #include <optional>
