@@ -365,10 +365,19 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
                            }
                          });
         } else if (section == "index") {
-          r.for_each_key(node, section, {"path"}, [&](const std::string& key, const YAML::Node& v) {
-            cfg.index.path = resolve(base_dir, non_empty(r, v, key));
-            have_index_path = true;
-          });
+          r.for_each_key(node, section, {"backend", "path"},
+                         [&](const std::string& key, const YAML::Node& v) {
+                           if (key == "index.backend") {
+                             const std::string b = r.string_value(v, key);
+                             if (b == "sqlite")
+                               cfg.index.backend = IndexBackend::kSqlite;
+                             else
+                               r.fail(v, key, "expected 'sqlite', got '" + b + "'");
+                           } else if (key == "index.path") {
+                             cfg.index.path = resolve(base_dir, non_empty(r, v, key));
+                             have_index_path = true;
+                           }
+                         });
         } else if (section == "nodes") {
           if (node.IsNull()) return;
           if (!node.IsSequence()) r.fail(node, section, "expected a list of nodes");

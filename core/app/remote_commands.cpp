@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "dcmtk/dcmdata/dctag.h"
 #include "dicom/charset.h"
 #include "dicom/scu.h"
+#include "index/open_index.h"
 
 namespace ossa::app {
 namespace {
@@ -42,8 +44,8 @@ std::optional<archive::Node> find_node(const char* command, const config::Config
   std::error_code ec;
   if (std::filesystem::exists(cfg.index.path, ec)) {
     try {
-      index::Index idx(cfg.index.path);
-      for (const auto& r : idx.nodes()) {
+      const std::unique_ptr<index::Index> idx = index::open_index(index_options(cfg));
+      for (const auto& r : idx->nodes()) {
         nodes.push_back({r.name, r.aet, r.host, static_cast<uint16_t>(r.port), r.move_destination,
                          r.query, r.retrieve, r.send});
       }

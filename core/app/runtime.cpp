@@ -50,10 +50,21 @@ bool prepare_process(const config::Config& cfg) {
   return true;
 }
 
+index::IndexOptions index_options(const config::Config& cfg) {
+  index::IndexOptions options;
+  switch (cfg.index.backend) {
+    case config::IndexBackend::kSqlite:
+      options.backend = index::Backend::kSqlite;
+      break;
+  }
+  options.file = cfg.index.path;
+  return options;
+}
+
 archive::ArchiveOptions archive_options(const config::Config& cfg) {
   archive::ArchiveOptions options;
   options.storage_root = cfg.storage.path;
-  options.index_file = cfg.index.path;
+  options.index = index_options(cfg);
   options.duplicates = cfg.storage.duplicates == config::DuplicatePolicy::kKeep
                            ? index::DuplicatePolicy::kKeep
                            : index::DuplicatePolicy::kOverwrite;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "archive/archive.h"
+#include "index/open_index.h"
 #include "ossa/config/config.h"
 
 namespace ossa::app {
@@ -15,6 +16,8 @@ bool load_config_or_report(const std::string& path, config::Config& out);
 // Returns false (after logging why) when the process cannot work.
 bool prepare_process(const config::Config& cfg);
 
+// Which index backend and file the configuration names (index.backend, index.path).
+index::IndexOptions index_options(const config::Config& cfg);
 archive::ArchiveOptions archive_options(const config::Config& cfg);
 
 }  // namespace ossa::app

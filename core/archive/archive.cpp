@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "archive/ingest_pipeline.h"
-#include "index/sqlite.h"
 
 #include <stdexcept>
 #include "dicom/instance_reader.h"
@@ -40,9 +39,10 @@ std::string check_recovered_file(const std::filesystem::path& file, const index:
 
 Archive::Archive(const ArchiveOptions& options) : options_(options) {
   store_ = std::make_unique<storage::FileStore>(options.storage_root);
-  index_ = std::make_unique<index::Index>(options.index_file);
-  durability_ = std::make_unique<storage::FilesystemSync>(
-      std::vector<std::filesystem::path>{options.storage_root, options.index_file.parent_path()});
+  index_ = index::open_index(options.index);
+  std::vector<std::filesystem::path> flushed{options.storage_root};
+  if (const auto folder = index_->local_folder()) flushed.push_back(*folder);
+  durability_ = std::make_unique<storage::FilesystemSync>(flushed);
   // Every Ossa process holds a shared lock on the store while it runs; recovery needs the store to
   // itself, or it would delete another process's files in flight.
   const std::filesystem::path lock_file = options.storage_root / ".ossa.lock";
@@ -258,7 +258,7 @@ void Archive::add_node(const Node& node) {
   try {
     index_->put_node({node.name, node.aet, node.host, node.port, node.move_destination, node.query,
                       node.retrieve, node.send});
-  } catch (const index::sql::Error& e) {
+  } catch (const index::Error&) {
     throw std::invalid_argument("AE title " + node.aet + " already belongs to another node");
   }
 }

@@ -13,7 +13,7 @@
 
 #include "archive/find_providers.h"
 #include "index/index.h"
-#include "index/liveness.h"
+#include "index/open_index.h"
 #include "storage/file_store.h"
 #include "storage/filesystem_sync.h"
 
@@ -56,7 +56,7 @@ class ReceivedHook {
 
 struct ArchiveOptions {
   std::filesystem::path storage_root;
-  std::filesystem::path index_file;
+  index::IndexOptions index;  // which backend, and where (index.backend, index.path)
   index::DuplicatePolicy duplicates = index::DuplicatePolicy::kOverwrite;
   uint64_t min_free_bytes = 0;
   std::vector<Node> nodes;         // declared in the configuration
@@ -146,12 +146,10 @@ class Archive {
     return index_alive_check(busy_timeout)();
   }
   // The same check as a self-contained callable (it holds copies of what it needs), for a caller
-  // that runs it on a thread which may outlive the archive: SQLite can take seconds to give up
+  // that runs it on a thread which may outlive the archive: the index can take seconds to give up
   // on some locks, and a deadline must not wait for that.
   std::function<index::Liveness()> index_alive_check(std::chrono::milliseconds busy_timeout) const {
-    return [file = options_.index_file, busy_timeout] {
-      return index::probe_index(file, busy_timeout);
-    };
+    return index_->liveness_check(busy_timeout);
   }
 
   index::Index& index() { return *index_; }

@@ -2,7 +2,6 @@
 
 #include <vector>
 
-#include "index/sqlite.h"
 #include "util/log.h"
 
 namespace ossa::archive {

@@ -1,31 +1,30 @@
 #pragma once
-// The SQLite index: patient / study / series / instance rows with the attributes Q/R needs as
-// indexed columns, and every other attribute of the level as JSON, so any attribute can be matched
-// and returned without opening files.
+// The index as the rest of Ossa sees it: patient / study / series / instance records, C-FIND
+// matching, the durable jobs, nodes and change log. `Index` is an interface; the backend behind it
+// (SqliteIndex today, see index/sqlite_index.h) is chosen by open_index() (index/open_index.h) from
+// the configuration. Nothing here names a backend type: DICOM, XML-RPC, HTTP, jobs and plugins
+// depend on this header only, and catch index::Error (index/error.h) for index failures.
 //
-// Thread contract: one Index is shared by the whole process. Writes (store_instances and the
-// pending-file journal) are serialised on one writer connection; queries use a pool of read
-// connections and never wait for the writer (WAL). Several processes may open the same file.
+// Thread contract, for every backend: one Index is shared by the whole process and every method
+// may be called from any thread at the same time. Several processes (the server and `ossa import`)
+// may use the same index at once.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "index/error.h"
 #include "index/levels.h"
+#include "index/liveness.h"
 #include "index/matching.h"
 #include "index/predicate.h"
 
 namespace ossa::index {
-
-namespace sql {
-class Database;
-}
 
 struct InstanceRecord {
   Attributes attributes[kLevelCount];  // by Level, UTF-8
@@ -107,8 +106,7 @@ struct Counts {
 
 class Index {
  public:
-  explicit Index(const std::filesystem::path& file);
-  ~Index();
+  virtual ~Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
 
@@ -116,110 +114,111 @@ class Index {
 
   // Indexes a batch in ONE transaction (group commit): rows, counters, the change log, and the
   // files made obsolete (journalled in pending_files until deleted). Returns one result per
-  // record, in order. Throws sql::Error on failure, in which case nothing of the batch is indexed.
-  // The commit is NOT flushed: the caller flushes the index's file system together with the
-  // batch's files (storage::FilesystemSync) before it treats the batch as durable.
-  std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
-                                           DuplicatePolicy policy);
-  void remove_pending_files(const std::vector<std::string>& paths);
+  // record, in order. Throws index::Error on failure, in which case nothing of the batch is
+  // indexed. The commit need not be flushed by the call: the caller flushes local_folder()'s file
+  // system together with the batch's files (storage::FilesystemSync) before it treats the batch
+  // as durable.
+  virtual std::vector<StoreResult> store_instances(
+      const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy) = 0;
+  // The local folder whose file system holds this index's data (flushed with the stored files
+  // after each batch); nullopt for a backend whose commits are durable by themselves.
+  virtual std::optional<std::filesystem::path> local_folder() const = 0;
+  virtual void remove_pending_files(const std::vector<std::string>& paths) = 0;
   // Deletes a patient (by Patient ID), study, series or instance (by UID) with everything under
   // it, in one transaction that also journals the files in pending_files. Returns those files,
   // for the caller to delete and then remove from the journal.
-  std::vector<std::string> delete_entity(Level level, const std::string& key);
-  std::vector<std::string> pending_files();
-  bool is_file_referenced(const std::string& path);
-  std::optional<StoredFile> instance_of_file(const std::string& path);
-  bool has_instance(const std::string& sop_instance_uid);
+  virtual std::vector<std::string> delete_entity(Level level, const std::string& key) = 0;
+  virtual std::vector<std::string> pending_files() = 0;
+  virtual bool is_file_referenced(const std::string& path) = 0;
+  virtual std::optional<StoredFile> instance_of_file(const std::string& path) = 0;
+  virtual bool has_instance(const std::string& sop_instance_uid) = 0;
 
-  // --- Jobs (index/jobs.cpp) ---
+  // --- Jobs ---
 
-  int64_t add_job(const Job& job);  // kind, node, level, uids, method; returns the id
+  virtual int64_t add_job(const Job& job) = 0;  // kind, node, level, uids, method; returns the id
   // Takes the oldest pending job due at `now` (unix seconds) and marks it running.
-  std::optional<Job> claim_job(int64_t now);
+  virtual std::optional<Job> claim_job(int64_t now) = 0;
   // Same, and when that job is a send, up to `max_jobs` - 1 more pending sends due to the same
   // node, claimed in the same transaction (the runner sends them on one association).
-  std::vector<Job> claim_jobs(int64_t now, size_t max_jobs);
+  virtual std::vector<Job> claim_jobs(int64_t now, size_t max_jobs) = 0;
   // Records the total/completed/failed counts of several jobs in one transaction.
-  void record_job_progress(const std::vector<Job>& jobs);
-  std::optional<Job> job(int64_t id);
-  std::vector<Job> jobs(size_t limit = 100);  // newest first
-  void update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed);
+  virtual void record_job_progress(const std::vector<Job>& jobs) = 0;
+  virtual std::optional<Job> job(int64_t id) = 0;
+  virtual std::vector<Job> jobs(size_t limit) = 0;  // newest first
+  std::vector<Job> jobs() { return jobs(100); }
+  virtual void update_job_progress(int64_t id, int64_t total, int64_t completed,
+                                   int64_t failed) = 0;
   // Ends a job: "done", "failed" or "cancelled", with an explanation.
-  void finish_job(int64_t id, const std::string& state, const std::string& error);
+  virtual void finish_job(int64_t id, const std::string& state, const std::string& error) = 0;
   // Puts a job back to pending after a failed attempt, due again at `next_attempt_at`.
-  void retry_job(int64_t id, const std::string& error, int64_t next_attempt_at);
+  virtual void retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) = 0;
   // Cancels a pending or running job (a running one stops at its next progress check).
-  bool cancel_job(int64_t id);
+  virtual bool cancel_job(int64_t id) = 0;
   // Start-up: jobs left running by a crash or a stop become pending again.
-  size_t requeue_running_jobs();
+  virtual size_t requeue_running_jobs() = 0;
 
-  // --- Run-time nodes (index/jobs.cpp) ---
+  // --- Run-time nodes ---
 
-  // Adds or replaces (by name) a node; throws sql::Error when another node has the AE title.
-  void put_node(const NodeRow& node);
-  bool remove_node(const std::string& name);
-  std::vector<NodeRow> nodes();
+  // Adds or replaces (by name) a node; throws index::Error when another node has the AE title.
+  virtual void put_node(const NodeRow& node) = 0;
+  virtual bool remove_node(const std::string& name) = 0;
+  virtual std::vector<NodeRow> nodes() = 0;
 
-  // --- Change log and plugin delivery (index/changes.cpp) ---
+  // --- Change log and plugin delivery ---
 
   // Entries after `seq`, oldest first, at most `limit`.
-  std::vector<Change> changes_after(int64_t seq, size_t limit);
-  int64_t last_change_seq();
+  virtual std::vector<Change> changes_after(int64_t seq, size_t limit) = 0;
+  virtual int64_t last_change_seq() = 0;
   // A plugin's delivery position; a plugin never seen starts at the current end of the log.
-  int64_t plugin_cursor(const std::string& plugin);
-  void set_plugin_cursor(const std::string& plugin, int64_t seq);
+  virtual int64_t plugin_cursor(const std::string& plugin) = 0;
+  virtual void set_plugin_cursor(const std::string& plugin, int64_t seq) = 0;
   // Studies whose latest instance arrived at or before `latest` (unix seconds).
-  std::vector<std::string> studies_stable_since(int64_t latest, size_t limit);
-  void forget_stable(const std::string& study_instance_uid);
+  virtual std::vector<std::string> studies_stable_since(int64_t latest, size_t limit) = 0;
+  virtual void forget_stable(const std::string& study_instance_uid) = 0;
 
   // Patient demographics and merge (HL7 ADT through plugins). `attributes` are patient-level
   // tags with UTF-8 values. Return false when no patient has the (old) ID.
-  bool update_patient(const std::string& patient_id, const Attributes& attributes);
-  bool merge_patient(const std::string& old_patient_id, const std::string& new_patient_id);
+  virtual bool update_patient(const std::string& patient_id, const Attributes& attributes) = 0;
+  virtual bool merge_patient(const std::string& old_patient_id,
+                             const std::string& new_patient_id) = 0;
 
-  // --- OsiriX predicates (index/predicate_query.cpp) ---
+  // --- OsiriX predicates ---
 
   // The entities of `table` matching `expr` (XML-RPC DBWindowFind), in insertion order, at most
   // `limit`. Throws predicate::PredicateError for an unknown key or a value of the wrong kind.
-  std::vector<predicate::PredicateMatch> find_by_predicate(predicate::Table table,
-                                                           const predicate::Expr& expr,
-                                                           size_t limit);
+  virtual std::vector<predicate::PredicateMatch> find_by_predicate(predicate::Table table,
+                                                                   const predicate::Expr& expr,
+                                                                   size_t limit) = 0;
 
   // --- Read path ---
 
   // Streams matches in a stable order (insertion order of the matched entities), page by page;
-  // `on_match` returns false to stop (C-CANCEL). Throws sql::Error.
-  void find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match);
+  // `on_match` returns false to stop (C-CANCEL). Throws index::Error. No backend may hold the
+  // whole answer in memory: matches are handed over one at a time as they are read.
+  virtual void find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) = 0;
   // The instances under whatever `query` matches at its level (a patient, studies, series or
   // instances), in a stable order: what C-MOVE and C-GET send.
-  std::vector<InstanceLocation> find_instances(const FindQuery& query);
-  std::optional<std::string> file_of_instance(const std::string& sop_instance_uid);
-  Counts counts();
-  // Refreshes the planner's statistics (sampled: milliseconds at any size). The server calls it
-  // at start; the index also refreshes them as it grows.
-  void refresh_statistics();
+  virtual std::vector<InstanceLocation> find_instances(const FindQuery& query) = 0;
+  virtual std::optional<std::string> file_of_instance(const std::string& sop_instance_uid) = 0;
+  virtual Counts counts() = 0;
+  // Refreshes the planner's statistics (cheap at any size). The server calls it at start; the
+  // index also refreshes them as it grows.
+  virtual void refresh_statistics() = 0;
 
-  // A real round trip through SQLite (for liveness checks).
-  bool ping();
+  // --- Liveness ---
 
- private:
-  class ReaderLease;
-  std::unique_ptr<sql::Database> writer_;
-  std::mutex writer_mutex_;
-  size_t stored_since_analyze_ = 0;  // guarded by writer_mutex_
-  std::filesystem::path file_;
-  std::mutex readers_mutex_;
-  std::vector<std::unique_ptr<sql::Database>> idle_readers_;
+  // A real round trip through the index's usual connections (ossa.status); false on any failure.
+  virtual bool ping() = 0;
+  // The check behind GET /testdbalive and the watchdog: a real read on a connection of its own,
+  // so nothing cached by the server's connections hides a damaged, replaced or missing index. A
+  // lock held elsewhere makes it wait at most `busy_timeout`, then report the lock. The callable
+  // is self-contained (it holds copies of what it needs, not this Index): a caller may run it on a
+  // thread that outlives the Index, since a backend can take seconds to give up on some locks.
+  virtual std::function<Liveness()> liveness_check(
+      std::chrono::milliseconds busy_timeout) const = 0;
 
-  static std::string from_clause(int depth);
-  std::vector<int64_t> matching_ids(sql::Database& db, const FindQuery& query);
-  std::unique_ptr<sql::Database> acquire_reader();
-  void release_reader(std::unique_ptr<sql::Database> reader);
-  void create_schema();
-  int64_t ensure_patient(const InstanceRecord& r);
-  int64_t ensure_study(const InstanceRecord& r, int64_t patient_id);
-  int64_t ensure_series(const InstanceRecord& r, int64_t study_id);
-  void delete_instance_row(int64_t instance_id, int64_t series_id);
+ protected:
+  Index() = default;
 };
 
 }  // namespace ossa::index

@@ -1,8 +1,9 @@
 #pragma once
 // OsiriX-style database predicates (the `request` of XML-RPC DBWindowFind) as a syntax tree, and
 // their evaluation against the index. The parser (NSPredicate text -> Expr) lives in xmlrpc/; the
-// translation to SQL lives here, behind a whitelist of OsiriX attribute names: every key maps to a
-// fixed column or JSON attribute, and every value is bound as a parameter, never spliced into SQL.
+// translation to SQL (the SQLite backend's dialect, core/index/sqlite_predicate_query.cpp) is
+// declared here, behind a whitelist of OsiriX attribute names: every key maps to a fixed column or
+// JSON attribute, and every value is bound as a parameter, never spliced into SQL.
 
 #include <cstdint>
 #include <optional>
@@ -93,13 +94,4 @@ struct PredicateMatch {
   std::string file_path;   // kImage: the instance's file, relative to the storage root
 };
 
-}  // namespace ossa::index::predicate
-
-struct sqlite3;
-namespace ossa::index::sql {
-class Database;
-}
-namespace ossa::index::predicate {
-// Registers the SQL functions translated predicates call (on every index connection).
-void register_functions(sql::Database& db);
 }  // namespace ossa::index::predicate

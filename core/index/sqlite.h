@@ -8,19 +8,25 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
+
+#include "index/error.h"
 
 namespace ossa::index::sql {
 
-class Error : public std::runtime_error {
+// An SQLite failure, with its (extended) result code for the backend's own use. It is an
+// index::Error, so callers above the interface see only the neutral type and its flags.
+class Error : public index::Error {
  public:
-  Error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Error(int code, const std::string& message)
+      : index::Error(message, is_busy(code), (code & 0xff) == SQLITE_FULL), code_(code) {}
   int code() const { return code_; }
-  // SQLITE_FULL or an I/O error writing: the disk is full or failing.
-  bool is_disk_full() const { return (code_ & 0xff) == SQLITE_FULL; }
 
  private:
+  // Another connection holds a lock the busy timeout did not outwait.
+  static bool is_busy(int code) {
+    return (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+  }
   int code_;
 };
 

@@ -14,6 +14,7 @@
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dicom/instance_reader.h"
 #include "index/index.h"
+#include "index/sqlite_index.h"
 #include "storage/file_store.h"
 #include "temp_dir.h"
 
@@ -45,7 +46,7 @@ class ArchiveRecoveryTest : public ::testing::Test {
   ArchiveOptions options() const {
     ArchiveOptions o;
     o.storage_root = dir_.path() / "storage";
-    o.index_file = dir_.path() / "index.sqlite";
+    o.index.file = dir_.path() / "index.sqlite";
     o.prepare_temp_files = false;
     return o;
   }
@@ -59,7 +60,7 @@ class ArchiveRecoveryTest : public ::testing::Test {
     ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
     info.record.file_path = ossa::storage::FileStore::relative_path_for(temp);
     info.record.file_size = fs::file_size(temp);
-    ossa::index::Index index(options().index_file);
+    ossa::index::SqliteIndex index(options().index.file);
     index.store_instances({&info.record}, ossa::index::DuplicatePolicy::kOverwrite);
     return temp;
   }

@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 using ossa::config::Config;
 using ossa::config::ConfigError;
 using ossa::config::DuplicatePolicy;
+using ossa::config::IndexBackend;
 using ossa::config::load_config_file;
 using ossa::config::load_config_text;
 using ossa::config::LogLevel;
@@ -230,6 +231,25 @@ TEST(Config, BadDuplicatesValue) {
   EXPECT_TRUE(load_error("storage:\n  path: d\n  duplicates: Keep\nindex:\n  path: x\n"));
 }
 
+TEST(Config, IndexBackend) {
+  EXPECT_EQ(load_config_text(kPaths, kOrigin).index.backend, IndexBackend::kSqlite);  // default
+  const Config c =
+      load_config_text("storage:\n  path: d\nindex:\n  backend: sqlite\n  path: x\n", kOrigin);
+  EXPECT_EQ(c.index.backend, IndexBackend::kSqlite);
+  EXPECT_EQ(c.index.path, fs::path("/etc/ossa/x"));
+  const auto e = load_error("storage:\n  path: d\nindex:\n  backend: postgresql\n  path: x\n");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->file(), kOrigin.string());
+  EXPECT_EQ(e->key(), "index.backend");
+  EXPECT_EQ(e->line(), 4);
+  EXPECT_EQ(e->column(), 12);
+  EXPECT_NE(e->message().find("postgresql"), std::string::npos) << e->message();
+  EXPECT_NE(e->message().find("sqlite"), std::string::npos) << e->message();
+  // Not a text value, and case matters as for every other value.
+  EXPECT_TRUE(load_error("storage:\n  path: d\nindex:\n  backend: [sqlite]\n  path: x\n"));
+  EXPECT_TRUE(load_error("storage:\n  path: d\nindex:\n  backend: SQLite\n  path: x\n"));
+}
+
 TEST(Config, BadLogLevel) {
   const auto e = load_error(kPaths + "log:\n  level: verbose\n");
   ASSERT_TRUE(e);
@@ -347,6 +367,7 @@ TEST(Config, RepositoryFileLoads) {
   const fs::path source_dir = fs::path(OSSA_SOURCE_DIR).lexically_normal();
   EXPECT_EQ(c.storage.path, (source_dir / "var" / "storage").lexically_normal());
   EXPECT_EQ(c.index.path, (source_dir / "var" / "index.sqlite").lexically_normal());
+  EXPECT_EQ(c.index.backend, IndexBackend::kSqlite);
 }
 
 // BUG: a mapping key that is not a scalar (YAML "? [a, b]") makes yaml-cpp's as<std::string>()

@@ -1,15 +1,18 @@
-// The SQLite index (core/index/index.h): storing made-up instances, then C-FIND-like queries at
-// each level through the same conditions the DICOM layer builds.
+// The SQLite index (core/index/sqlite_index.h, behind core/index/index.h): storing made-up
+// instances, then C-FIND-like queries at each level through the same conditions the DICOM layer
+// builds.
 
-#include "index/index.h"
+#include "index/sqlite_index.h"
 
 #include <gtest/gtest.h>
 
+#include "index/open_index.h"
 #include "temp_dir.h"
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -27,7 +30,7 @@ using ossa::index::Condition;
 using ossa::index::DuplicatePolicy;
 using ossa::index::FindMatch;
 using ossa::index::FindQuery;
-using ossa::index::Index;
+using Index = ossa::index::SqliteIndex;
 using ossa::index::InstanceRecord;
 using ossa::index::Level;
 using ossa::index::make_condition;
@@ -911,6 +914,32 @@ TEST_F(IndexTest, DueSendsToOneNodeAreClaimedTogether) {
   next = index_->claim_jobs(1000, 64);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].kind, "retrieve");
+}
+
+// The interface as the rest of Ossa gets it: open_index() gives the SQLite backend, whose failures
+// arrive as the neutral index::Error and whose liveness check runs without the Index.
+TEST_F(IndexTest, OpenIndexAndNeutralErrors) {
+  index_.reset();
+  std::unique_ptr<ossa::index::Index> idx =
+      ossa::index::open_index({ossa::index::Backend::kSqlite, file()});
+  EXPECT_EQ(idx->counts().instances, 0);
+  idx->put_node({"A", "AET_A", "host", 104, true, false, false, false});
+  try {
+    idx->put_node({"B", "AET_A", "host", 105, true, false, false, false});
+    ADD_FAILURE() << "a second node with the same AE title was accepted";
+  } catch (const ossa::index::Error& e) {
+    EXPECT_FALSE(e.retryable());
+    EXPECT_FALSE(e.storage_full());
+  }
+  auto check = idx->liveness_check(std::chrono::milliseconds(500));
+  idx.reset();  // the check holds what it needs
+  const ossa::index::Liveness alive = check();
+  EXPECT_TRUE(alive.alive) << alive.reason;
+  const ossa::index::Liveness missing =
+      Index::probe(dir_.path() / "missing.sqlite", std::chrono::milliseconds(500));
+  EXPECT_FALSE(missing.alive);
+  EXPECT_NE(missing.reason.find("does not exist"), std::string::npos) << missing.reason;
+  EXPECT_FALSE(fs::exists(dir_.path() / "missing.sqlite"));  // never created by the check
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "index/index.h"
+#include "index/sqlite_index.h"
 #include "index/predicate.h"
 #include "temp_dir.h"
 #include "xmlrpc/predicate_parser.h"
@@ -16,7 +16,7 @@
 namespace {
 
 namespace tags = ossa::index::tags;
-using ossa::index::Index;
+using Index = ossa::index::SqliteIndex;
 using ossa::index::InstanceRecord;
 using ossa::index::Level;
 using ossa::index::predicate::canonical_date;

@@ -37,7 +37,11 @@ struct StorageConfig {
   uint64_t min_free_mb = 256;  // refuse new instances (A700) when the disk has less free space
 };
 
+// Which implementation of the index (core/index/open_index.h); SQLite is the only one today.
+enum class IndexBackend { kSqlite };
+
 struct IndexConfig {
+  IndexBackend backend = IndexBackend::kSqlite;
   std::filesystem::path path;  // absolute after loading: the SQLite file
 };
 

@@ -1,10 +1,13 @@
-#include "index/liveness.h"
+// The SQLite backend's /testdbalive check (SqliteIndex::probe, see index/sqlite_index.h).
+
+#include "index/sqlite_index.h"
 
 #include "index/sqlite.h"
 
 namespace ossa::index {
 
-Liveness probe_index(const std::filesystem::path& file, std::chrono::milliseconds busy_timeout) {
+Liveness SqliteIndex::probe(const std::filesystem::path& file,
+                            std::chrono::milliseconds busy_timeout) {
   Liveness result;
   try {
     // Never create the file: a missing index is a failure, not an empty archive.

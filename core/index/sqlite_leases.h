@@ -7,7 +7,7 @@
 #include <memory>
 #include <mutex>
 
-#include "index/index.h"
+#include "index/sqlite_index.h"
 #include "index/sqlite.h"
 
 namespace ossa::index {
@@ -24,9 +24,9 @@ class WriterLock {
 };
 
 // A read connection borrowed from the pool for the duration of one query.
-class Index::ReaderLease {
+class SqliteIndex::ReaderLease {
  public:
-  explicit ReaderLease(Index& index) : index_(index), db_(index.acquire_reader()) {}
+  explicit ReaderLease(SqliteIndex& index) : index_(index), db_(index.acquire_reader()) {}
   ~ReaderLease() {
     db_->reset_all();
     index_.release_reader(std::move(db_));
@@ -35,7 +35,7 @@ class Index::ReaderLease {
   sql::Database* operator->() { return db_.get(); }
 
  private:
-  Index& index_;
+  SqliteIndex& index_;
   std::unique_ptr<sql::Database> db_;
 };
 

@@ -4,8 +4,8 @@
 
 #include <ctime>
 
-#include "index/index.h"
-#include "index/leases.h"
+#include "index/sqlite_index.h"
+#include "index/sqlite_leases.h"
 #include "index/sqlite.h"
 
 namespace ossa::index {
@@ -46,7 +46,7 @@ Job read_job(sql::Statement& q) {
 
 }  // namespace
 
-int64_t Index::add_job(const Job& job) {
+int64_t SqliteIndex::add_job(const Job& job) {
   WriterLock lock(writer_mutex_, *writer_);
   const std::string now = now_text();
   auto& insert = writer_->cached(
@@ -58,7 +58,7 @@ int64_t Index::add_job(const Job& job) {
   return writer_->last_insert_id();
 }
 
-std::optional<Job> Index::claim_job(int64_t now) {
+std::optional<Job> SqliteIndex::claim_job(int64_t now) {
   WriterLock lock(writer_mutex_, *writer_);
   sql::Transaction tx(*writer_);
   auto& next = writer_->cached(
@@ -88,7 +88,7 @@ std::optional<Job> Index::claim_job(int64_t now) {
   return job;
 }
 
-std::vector<Job> Index::claim_jobs(int64_t now, size_t max_jobs) {
+std::vector<Job> SqliteIndex::claim_jobs(int64_t now, size_t max_jobs) {
   std::vector<Job> claimed;
   std::optional<Job> first = claim_job(now);
   if (!first) return claimed;
@@ -118,7 +118,7 @@ std::vector<Job> Index::claim_jobs(int64_t now, size_t max_jobs) {
   return claimed;
 }
 
-void Index::record_job_progress(const std::vector<Job>& jobs) {
+void SqliteIndex::record_job_progress(const std::vector<Job>& jobs) {
   if (jobs.empty()) return;
   WriterLock lock(writer_mutex_, *writer_);
   sql::Transaction tx(*writer_);
@@ -132,7 +132,7 @@ void Index::record_job_progress(const std::vector<Job>& jobs) {
   tx.commit();
 }
 
-std::optional<Job> Index::job(int64_t id) {
+std::optional<Job> SqliteIndex::job(int64_t id) {
   ReaderLease db(*this);
   sql::Statement q = db->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?");
   q.bind(1, id);
@@ -140,7 +140,7 @@ std::optional<Job> Index::job(int64_t id) {
   return read_job(q);
 }
 
-std::vector<Job> Index::jobs(size_t limit) {
+std::vector<Job> SqliteIndex::jobs(size_t limit) {
   ReaderLease db(*this);
   sql::Statement q =
       db->prepare(std::string("SELECT ") + kJobColumns + " FROM jobs ORDER BY id DESC LIMIT ?");
@@ -150,7 +150,8 @@ std::vector<Job> Index::jobs(size_t limit) {
   return out;
 }
 
-void Index::update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed) {
+void SqliteIndex::update_job_progress(int64_t id, int64_t total, int64_t completed,
+                                      int64_t failed) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_
       ->cached("UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?")
@@ -162,7 +163,7 @@ void Index::update_job_progress(int64_t id, int64_t total, int64_t completed, in
       .run();
 }
 
-void Index::finish_job(int64_t id, const std::string& state, const std::string& error) {
+void SqliteIndex::finish_job(int64_t id, const std::string& state, const std::string& error) {
   WriterLock lock(writer_mutex_, *writer_);
   // A job cancelled meanwhile stays cancelled.
   writer_
@@ -176,7 +177,7 @@ void Index::finish_job(int64_t id, const std::string& state, const std::string& 
       .run();
 }
 
-void Index::retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) {
+void SqliteIndex::retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_
       ->cached(
@@ -189,7 +190,7 @@ void Index::retry_job(int64_t id, const std::string& error, int64_t next_attempt
       .run();
 }
 
-bool Index::cancel_job(int64_t id) {
+bool SqliteIndex::cancel_job(int64_t id) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_
       ->cached(
@@ -201,13 +202,13 @@ bool Index::cancel_job(int64_t id) {
   return writer_->changes() > 0;
 }
 
-size_t Index::requeue_running_jobs() {
+size_t SqliteIndex::requeue_running_jobs() {
   WriterLock lock(writer_mutex_, *writer_);
   writer_->cached("UPDATE jobs SET state = 'pending' WHERE state = 'running'").run();
   return static_cast<size_t>(writer_->changes());
 }
 
-void Index::put_node(const NodeRow& n) {
+void SqliteIndex::put_node(const NodeRow& n) {
   WriterLock lock(writer_mutex_, *writer_);
   auto& put = writer_->cached(
       // Upsert by name only: an AE title already used by another node is a constraint error,
@@ -222,13 +223,13 @@ void Index::put_node(const NodeRow& n) {
   put.run();
 }
 
-bool Index::remove_node(const std::string& name) {
+bool SqliteIndex::remove_node(const std::string& name) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_->cached("DELETE FROM nodes WHERE name = ?").bind(1, name).run();
   return writer_->changes() > 0;
 }
 
-std::vector<NodeRow> Index::nodes() {
+std::vector<NodeRow> SqliteIndex::nodes() {
   ReaderLease db(*this);
   auto& q = db->cached(
       "SELECT name, aet, host, port, move_destination, query, retrieve, send FROM nodes "

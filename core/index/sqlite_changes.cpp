@@ -1,13 +1,13 @@
 // The change log as plugins consume it: on_stored delivery positions and the studies waiting to
 // become stable. Shared with other processes through SQLite like the rest of the index.
 
-#include "index/index.h"
-#include "index/leases.h"
+#include "index/sqlite_index.h"
+#include "index/sqlite_leases.h"
 #include "index/sqlite.h"
 
 namespace ossa::index {
 
-std::vector<Change> Index::changes_after(int64_t seq, size_t limit) {
+std::vector<Change> SqliteIndex::changes_after(int64_t seq, size_t limit) {
   ReaderLease db(*this);
   auto& q = db->cached(
       "SELECT seq, change_type, sop_instance_uid, series_instance_uid, study_instance_uid, "
@@ -22,13 +22,13 @@ std::vector<Change> Index::changes_after(int64_t seq, size_t limit) {
   return out;
 }
 
-int64_t Index::last_change_seq() {
+int64_t SqliteIndex::last_change_seq() {
   ReaderLease db(*this);
   auto& q = db->cached("SELECT coalesce(max(seq), 0) FROM changes");
   return q.step() ? q.int64(0) : 0;
 }
 
-int64_t Index::plugin_cursor(const std::string& plugin) {
+int64_t SqliteIndex::plugin_cursor(const std::string& plugin) {
   {
     ReaderLease db(*this);
     auto& q = db->cached("SELECT seq FROM plugin_cursors WHERE plugin = ?");
@@ -41,7 +41,7 @@ int64_t Index::plugin_cursor(const std::string& plugin) {
   return start;
 }
 
-void Index::set_plugin_cursor(const std::string& plugin, int64_t seq) {
+void SqliteIndex::set_plugin_cursor(const std::string& plugin, int64_t seq) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_->cached("INSERT OR REPLACE INTO plugin_cursors(plugin, seq) VALUES(?,?)")
       .bind(1, plugin)
@@ -49,7 +49,7 @@ void Index::set_plugin_cursor(const std::string& plugin, int64_t seq) {
       .run();
 }
 
-std::vector<std::string> Index::studies_stable_since(int64_t latest, size_t limit) {
+std::vector<std::string> SqliteIndex::studies_stable_since(int64_t latest, size_t limit) {
   ReaderLease db(*this);
   auto& q = db->cached(
       "SELECT study_instance_uid FROM stable_watch WHERE last_at <= ? ORDER BY last_at LIMIT ?");
@@ -59,7 +59,7 @@ std::vector<std::string> Index::studies_stable_since(int64_t latest, size_t limi
   return out;
 }
 
-void Index::forget_stable(const std::string& study_instance_uid) {
+void SqliteIndex::forget_stable(const std::string& study_instance_uid) {
   WriterLock lock(writer_mutex_, *writer_);
   writer_->cached("DELETE FROM stable_watch WHERE study_instance_uid = ?")
       .bind(1, study_instance_uid)

@@ -1,5 +1,5 @@
 // OsiriX predicates -> prepared SQL over the index (see index/predicate.h), and
-// Index::find_by_predicate.
+// SqliteIndex::find_by_predicate.
 //
 // Only the SQL *shape* comes from the predicate (which whitelisted key, which operator); every
 // value it carries is bound. Key expressions are fixed text in the table below.
@@ -12,8 +12,8 @@
 #include <cstring>
 #include <ctime>
 
-#include "index/index.h"
-#include "index/leases.h"
+#include "index/sqlite_index.h"
+#include "index/sqlite_leases.h"
 #include "index/matching.h"
 #include "index/predicate.h"
 #include "index/sqlite.h"
@@ -735,9 +735,9 @@ std::string added_text(const std::string& received_at) {
 
 }  // namespace
 
-std::vector<predicate::PredicateMatch> Index::find_by_predicate(predicate::Table table,
-                                                                const predicate::Expr& expr,
-                                                                size_t limit) {
+std::vector<predicate::PredicateMatch> SqliteIndex::find_by_predicate(predicate::Table table,
+                                                                      const predicate::Expr& expr,
+                                                                      size_t limit) {
   using predicate::Table;
   const predicate::SqlCondition where = predicate::translate(expr, table);
   const Level level = predicate::level_of(table);
