@@ -137,7 +137,8 @@ class StoreScp:
     associations are served by concurrent child processes (as in a default storescp deployment).
     storescp binds every interface (no bind option); the port is free and the peers are local."""
 
-    def __init__(self, outdir, port=None, fork=True, max_pdu=131072, aet="OSSA"):
+    def __init__(self, outdir, port=None, fork=True, max_pdu=131072, aet="OSSA", nice=0):
+        self.nice = nice  # > 0: run at a lower CPU priority (a stand-in for another machine)
         self.outdir = os.path.abspath(outdir)
         self.port = port or free_port()
         self.fork = fork
@@ -149,6 +150,8 @@ class StoreScp:
         os.makedirs(self.outdir, exist_ok=True)
         cmd = [require_tool("storescp"), "-aet", self.aet, "-pdu", str(self.max_pdu),
                "-dhl", "-od", self.outdir]
+        if self.nice:
+            cmd = ["nice", "-n", str(self.nice)] + cmd
         if self.fork:
             cmd.append("--fork")
         cmd.append(str(self.port))

@@ -13,6 +13,10 @@ run, each on a fresh `ossa serve` (empty storage and index):
              job per instance and the server's job runner sends them while the ingest goes on.
 
 Target: the ingest rate with the plugin loaded is within 10% of the reference (both set-ups).
+
+The destination storescp stands for another machine. On a small benchmark machine it would take
+its CPU from the very ingest being measured, so it runs at nice 19 by default (--destination-nice;
+0 puts it on an equal footing and shows what a destination on the same two cores costs).
 For `all`, the time until the last instance reached storescp is printed too (not part of the
 target: forwarding goes on after the ingest, at the job runner's pace).
 
@@ -82,7 +86,8 @@ def run_once(args, mode, ossa_bin, plugin, datadir, count, associations, run_dir
         plugin_config = {"rules": [rule], "state_dir": os.path.join(run_dir, "routing-state"),
                          "fsync": args.fsync == "on"}
     if mode == "all":
-        scp = benchlib.StoreScp(os.path.join(run_dir, "dest"), fork=True, aet="DEST").start()
+        scp = benchlib.StoreScp(os.path.join(run_dir, "dest"), fork=True, aet="DEST",
+                                nice=args.destination_nice).start()
         nodes = [{"name": "DEST", "aet": "DEST", "host": "127.0.0.1", "port": scp.port,
                   "send": True}]
     else:
@@ -148,6 +153,8 @@ def main():
     ap.add_argument("--fsync", choices=("on", "off"), default="on",
                     help="the plugin's fsync option (its record of queued sends; default on)")
     ap.add_argument("--log-level", default="warning", help="server log level (default warning)")
+    ap.add_argument("--destination-nice", type=int, default=19,
+                    help="CPU niceness of the destination storescp (default 19; see above)")
     ap.add_argument("--drain-timeout", type=float, default=600.0,
                     help="seconds to wait for every instance to be forwarded (mode all)")
     args = ap.parse_args()

@@ -133,7 +133,10 @@ class Archive {
   bool remove_node(const std::string& name);
 
   // Durable jobs (run by the server's job runner; see jobs/job_runner.h).
-  int64_t queue_job(const index::Job& job) { return index_->add_job(job); }
+  int64_t queue_job(const index::Job& job,
+                    index::Durability durability = index::Durability::kFlushed) {
+    return index_->add_job(job, durability);
+  }
   std::optional<index::Job> job(int64_t id) { return index_->job(id); }
   std::vector<index::Job> jobs(size_t limit = 100) { return index_->jobs(limit); }
   bool cancel_job(int64_t id) { return index_->cancel_job(id); }

@@ -77,6 +77,10 @@ struct Job {
   std::string state;   // "pending" | "running" | "done" | "failed" | "cancelled"
   int64_t total = 0, completed = 0, failed = 0, attempts = 0, next_attempt_at = 0;
   std::string error, created_at, updated_at;
+  // Set by the caller to make queuing idempotent: add_job with the key of an existing job adds
+  // nothing and returns that job's id (e.g. "<plugin>|send|<node>|IMAGE||<uid>" for a send a
+  // plugin queues from on_stored, whose event may be delivered again). Empty: always a new job.
+  std::string origin_key;
 };
 
 // A remote node as the index keeps it (nodes added at run time).
@@ -99,6 +103,11 @@ struct StoredFile {
   std::string sop_instance_uid;
   uint64_t file_size = 0;
 };
+
+// When a write reaches the disk: kFlushed before the call returns; kDeferred with the next flush
+// of the file system (the ingest pipeline's after each batch, the next flushed write, or a
+// checkpoint), for writes whose callers would redo them after a crash.
+enum class Durability { kFlushed, kDeferred };
 
 struct Counts {
   int64_t patients = 0, studies = 0, series = 0, instances = 0;
@@ -135,7 +144,13 @@ class Index {
 
   // --- Jobs ---
 
-  virtual int64_t add_job(const Job& job) = 0;  // kind, node, level, uids, method; returns the id
+  // Job bookkeeping is at least once: claims, progress, retries and ends are NOT flushed when the
+  // calls return (a crash may forget the last ones; the job then runs again, which re-sends the
+  // same instances, as DICOM allows). A new job (kind, node, level, uids, method) is flushed
+  // unless `durability` is kDeferred, for callers that redo it after a crash themselves (an
+  // on_stored hook, whose event is delivered again). Returns the id.
+  virtual int64_t add_job(const Job& job, Durability durability) = 0;
+  int64_t add_job(const Job& job) { return add_job(job, Durability::kFlushed); }
   // Takes the oldest pending job due at `now` (unix seconds) and marks it running.
   virtual std::optional<Job> claim_job(int64_t now) = 0;
   // Same, and when that job is a send, up to `max_jobs` - 1 more pending sends due to the same
@@ -150,6 +165,8 @@ class Index {
                                    int64_t failed) = 0;
   // Ends a job: "done", "failed" or "cancelled", with an explanation.
   virtual void finish_job(int64_t id, const std::string& state, const std::string& error) = 0;
+  // Ends several jobs in one transaction, each as its `state` and `error` say, with its counts.
+  virtual void finish_jobs(const std::vector<Job>& jobs) = 0;
   // Puts a job back to pending after a failed attempt, due again at `next_attempt_at`.
   virtual void retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) = 0;
   // Cancels a pending or running job (a running one stops at its next progress check).
@@ -169,7 +186,8 @@ class Index {
   // Entries after `seq`, oldest first, at most `limit`.
   virtual std::vector<Change> changes_after(int64_t seq, size_t limit) = 0;
   virtual int64_t last_change_seq() = 0;
-  // A plugin's delivery position; a plugin never seen starts at the current end of the log.
+  // A plugin's delivery position; a plugin never seen starts at the current end of the log. Not
+  // flushed when set_plugin_cursor returns (delivery is at least once).
   virtual int64_t plugin_cursor(const std::string& plugin) = 0;
   virtual void set_plugin_cursor(const std::string& plugin, int64_t seq) = 0;
   // Studies whose latest instance arrived at or before `latest` (unix seconds).

@@ -43,6 +43,7 @@ int64_t SqliteIndex::plugin_cursor(const std::string& plugin) {
 
 void SqliteIndex::set_plugin_cursor(const std::string& plugin, int64_t seq) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash delivers again
   writer_->cached("INSERT OR REPLACE INTO plugin_cursors(plugin, seq) VALUES(?,?)")
       .bind(1, plugin)
       .bind(2, seq)
@@ -61,6 +62,7 @@ std::vector<std::string> SqliteIndex::studies_stable_since(int64_t latest, size_
 
 void SqliteIndex::forget_stable(const std::string& study_instance_uid) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash delivers again
   writer_->cached("DELETE FROM stable_watch WHERE study_instance_uid = ?")
       .bind(1, study_instance_uid)
       .run();

@@ -15,25 +15,7 @@
 namespace ossa::index {
 namespace {
 
-// Puts the writer back to synchronous=FULL after a batch committed without its own flush: every
-// other write (jobs, nodes, deletions) is durable when its call returns.
-class SynchronousFullAgain {
- public:
-  explicit SynchronousFullAgain(sql::Database& db) : db_(db) {}
-  ~SynchronousFullAgain() {
-    try {
-      db_.exec("PRAGMA synchronous=FULL");
-    } catch (...) {  // cannot fail outside a transaction; never throw from a destructor
-    }
-  }
-  SynchronousFullAgain(const SynchronousFullAgain&) = delete;
-  SynchronousFullAgain& operator=(const SynchronousFullAgain&) = delete;
-
- private:
-  sql::Database& db_;
-};
-
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -122,9 +104,11 @@ CREATE TABLE IF NOT EXISTS jobs(
   next_attempt_at INTEGER NOT NULL DEFAULT 0,  -- unix seconds: backoff after a failed attempt
   error TEXT NOT NULL DEFAULT '',
   created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  origin_key TEXT                        -- what queued it, when asking again must not add a job
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, next_attempt_at);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_origin_key ON jobs(origin_key) WHERE origin_key IS NOT NULL;
 
 -- Remote nodes added at run time (those of the configuration file are not stored here).
 CREATE TABLE IF NOT EXISTS nodes(
@@ -469,8 +453,9 @@ void SqliteIndex::create_schema() {
               .c_str());
     }
   }
+  if (current >= 1 && current < 5) writer_->exec("ALTER TABLE jobs ADD COLUMN origin_key TEXT");
   writer_->exec(kSchema);
-  writer_->exec("PRAGMA user_version=4");
+  writer_->exec("PRAGMA user_version=5");
   tx.commit();
 }
 
@@ -805,10 +790,8 @@ std::vector<StoreResult> SqliteIndex::store_instances(
   const std::string now = now_iso8601();
   WriterLock lock(writer_mutex_, *writer_);
   // The caller flushes the file system after the commit, together with the batch's files; a
-  // FULL commit would cost a second flush of its own. NORMAL in WAL mode never corrupts the
-  // index, it only leaves durability to that flush.
-  writer_->exec("PRAGMA synchronous=NORMAL");
-  const SynchronousFullAgain full_again{*writer_};
+  // flushed commit would cost a second flush of its own.
+  const UnflushedCommits unflushed(*writer_);
   sql::Transaction tx(*writer_);
   for (const InstanceRecord* r : records) {
     StoreResult result;

@@ -48,15 +48,17 @@ class SqliteIndex final : public Index {
   std::optional<StoredFile> instance_of_file(const std::string& path) override;
   bool has_instance(const std::string& sop_instance_uid) override;
 
-  int64_t add_job(const Job& job) override;
+  int64_t add_job(const Job& job, Durability durability) override;
   std::optional<Job> claim_job(int64_t now) override;
   std::vector<Job> claim_jobs(int64_t now, size_t max_jobs) override;
   void record_job_progress(const std::vector<Job>& jobs) override;
   std::optional<Job> job(int64_t id) override;
-  using Index::jobs;  // the overload with the default limit
+  using Index::add_job;  // the flushed one
+  using Index::jobs;     // the overload with the default limit
   std::vector<Job> jobs(size_t limit) override;
   void update_job_progress(int64_t id, int64_t total, int64_t completed, int64_t failed) override;
   void finish_job(int64_t id, const std::string& state, const std::string& error) override;
+  void finish_jobs(const std::vector<Job>& jobs) override;
   void retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) override;
   bool cancel_job(int64_t id) override;
   size_t requeue_running_jobs() override;

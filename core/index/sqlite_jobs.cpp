@@ -3,6 +3,7 @@
 // through SQLite's locking.
 
 #include <ctime>
+#include <optional>
 
 #include "index/sqlite_index.h"
 #include "index/sqlite_leases.h"
@@ -46,20 +47,33 @@ Job read_job(sql::Statement& q) {
 
 }  // namespace
 
-int64_t SqliteIndex::add_job(const Job& job) {
+int64_t SqliteIndex::add_job(const Job& job, Durability durability) {
   WriterLock lock(writer_mutex_, *writer_);
+  std::optional<UnflushedCommits> unflushed;
+  if (durability == Durability::kDeferred) unflushed.emplace(*writer_);
+  if (!job.origin_key.empty()) {
+    auto& existing = writer_->cached("SELECT id FROM jobs WHERE origin_key = ?");
+    existing.bind(1, job.origin_key);
+    if (existing.step()) return existing.int64(0);  // asked again (a redelivered event)
+  }
   const std::string now = now_text();
   auto& insert = writer_->cached(
-      "INSERT INTO jobs(kind, node, level, uids, method, state, created_at, updated_at) "
-      "VALUES(?,?,?,?,?,'pending',?,?)");
+      "INSERT INTO jobs(kind, node, level, uids, method, state, created_at, updated_at, "
+      "origin_key) VALUES(?,?,?,?,?,'pending',?,?,?)");
   insert.bind(1, job.kind).bind(2, job.node).bind(3, job.level).bind(4, job.uids);
   insert.bind(5, job.method).bind(6, now).bind(7, now);
+  if (job.origin_key.empty()) {
+    insert.bind_null(8);
+  } else {
+    insert.bind(8, job.origin_key);
+  }
   insert.run();
   return writer_->last_insert_id();
 }
 
 std::optional<Job> SqliteIndex::claim_job(int64_t now) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   sql::Transaction tx(*writer_);
   auto& next = writer_->cached(
       "SELECT id FROM jobs WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT 1");
@@ -96,6 +110,7 @@ std::vector<Job> SqliteIndex::claim_jobs(int64_t now, size_t max_jobs) {
   const Job& lead = claimed.front();
   if (lead.kind != "send" || max_jobs <= 1) return claimed;
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   sql::Transaction tx(*writer_);
   static const std::string kMoreSends =
       std::string("SELECT ") + kJobColumns +
@@ -121,6 +136,7 @@ std::vector<Job> SqliteIndex::claim_jobs(int64_t now, size_t max_jobs) {
 void SqliteIndex::record_job_progress(const std::vector<Job>& jobs) {
   if (jobs.empty()) return;
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   sql::Transaction tx(*writer_);
   auto& update = writer_->cached(
       "UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?");
@@ -153,6 +169,7 @@ std::vector<Job> SqliteIndex::jobs(size_t limit) {
 void SqliteIndex::update_job_progress(int64_t id, int64_t total, int64_t completed,
                                       int64_t failed) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   writer_
       ->cached("UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?")
       .bind(1, total)
@@ -163,8 +180,28 @@ void SqliteIndex::update_job_progress(int64_t id, int64_t total, int64_t complet
       .run();
 }
 
+void SqliteIndex::finish_jobs(const std::vector<Job>& jobs) {
+  if (jobs.empty()) return;
+  WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the jobs
+  sql::Transaction tx(*writer_);
+  // A job cancelled meanwhile stays cancelled (its counts are still recorded).
+  auto& update = writer_->cached(
+      "UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ?, "
+      "state = CASE WHEN state = 'cancelled' THEN state ELSE ? END, "
+      "error = CASE WHEN state = 'cancelled' THEN error ELSE ? END WHERE id = ?");
+  const std::string now = now_text();
+  for (const Job& j : jobs) {
+    update.bind(1, j.total).bind(2, j.completed).bind(3, j.failed).bind(4, now);
+    update.bind(5, j.state).bind(6, j.error).bind(7, j.id).run();
+    update.reset();
+  }
+  tx.commit();
+}
+
 void SqliteIndex::finish_job(int64_t id, const std::string& state, const std::string& error) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   // A job cancelled meanwhile stays cancelled.
   writer_
       ->cached(
@@ -179,6 +216,7 @@ void SqliteIndex::finish_job(int64_t id, const std::string& state, const std::st
 
 void SqliteIndex::retry_job(int64_t id, const std::string& error, int64_t next_attempt_at) {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   writer_
       ->cached(
           "UPDATE jobs SET state = 'pending', error = ?, next_attempt_at = ?, updated_at = ? "
@@ -204,6 +242,7 @@ bool SqliteIndex::cancel_job(int64_t id) {
 
 size_t SqliteIndex::requeue_running_jobs() {
   WriterLock lock(writer_mutex_, *writer_);
+  const UnflushedCommits unflushed(*writer_);  // at least once: a crash redoes the job
   writer_->cached("UPDATE jobs SET state = 'pending' WHERE state = 'running'").run();
   return static_cast<size_t>(writer_->changes());
 }

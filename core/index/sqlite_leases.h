@@ -23,6 +23,27 @@ class WriterLock {
   sql::Database& db_;
 };
 
+// Commits made while it lives are not flushed by SQLite (synchronous=NORMAL: the WAL keeps their
+// order and the index its integrity; they become durable with the next flush of the file system:
+// the ingest pipeline's after each batch, the next FULL commit, or a checkpoint). For writes whose
+// callers redo them after a crash anyway: a batch the pipeline flushes itself, job bookkeeping,
+// delivery positions. Construct after the WriterLock and before the Transaction.
+class UnflushedCommits {
+ public:
+  explicit UnflushedCommits(sql::Database& db) : db_(db) { db_.exec("PRAGMA synchronous=NORMAL"); }
+  ~UnflushedCommits() {
+    try {
+      db_.exec("PRAGMA synchronous=FULL");  // every other write is durable when its call returns
+    } catch (...) {  // cannot fail outside a transaction; never throw from a destructor
+    }
+  }
+  UnflushedCommits(const UnflushedCommits&) = delete;
+  UnflushedCommits& operator=(const UnflushedCommits&) = delete;
+
+ private:
+  sql::Database& db_;
+};
+
 // A read connection borrowed from the pool for the duration of one query.
 class SqliteIndex::ReaderLease {
  public:

@@ -1,5 +1,10 @@
 #include "jobs/job_runner.h"
 
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -36,6 +41,19 @@ const DcmTagKey& unique_key(index::Level level) {
   return kKeys[static_cast<int>(level)];
 }
 
+// Jobs are background work: a forward or a retrieve may take a little longer, but it must not
+// take CPU from the associations a modality is waiting on. Linux schedules threads individually:
+// SCHED_IDLE gives this thread the CPU only when no normal thread wants it (a minimal share
+// otherwise, so jobs still progress under sustained load), and leaves ingest and queries alone.
+void lower_this_threads_priority() {
+  sched_param param{};
+  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) {  // 0: the calling thread
+    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    if (::setpriority(PRIO_PROCESS, tid, 19) != 0)
+      log::debug("jobs: cannot lower the priority of a worker thread");
+  }
+}
+
 }  // namespace
 
 index::FindQuery job_query(const std::string& level_text, const std::string& uids) {
@@ -68,6 +86,7 @@ void JobRunner::start() {
 }
 
 void JobRunner::work() {
+  lower_this_threads_priority();
   while (!stopping_) {
     std::vector<index::Job> batch;
     try {
@@ -197,23 +216,32 @@ void JobRunner::run_send(std::vector<index::Job>& jobs, const archive::Node& nod
             return !all_cancelled() && !stopping_;
           },
           why);
-  archive_.index().record_job_progress(jobs);
+  // Progress of the unfinished and the end of the finished, each in one transaction: routing's
+  // batches of one-instance jobs would otherwise cost a write per job.
+  std::vector<index::Job> unfinished, finished;
   for (size_t j = 0; j < jobs.size(); ++j) {
-    const index::Job& job = jobs[j];
+    index::Job& job = jobs[j];
     if (cancelled[j]) {
       log::info("job ", job.id, " cancelled after ", job.completed + job.failed, " of ", job.total);
+      unfinished.push_back(job);
       continue;
     }
-    const bool finished = job.completed + job.failed >= job.total;
-    if (!finished) {
-      if (stopping_) continue;  // requeued at the next start
-      retry_or_fail(job, ok ? "interrupted" : (why.empty() ? "send failed" : why));
+    if (job.completed + job.failed < job.total) {
+      unfinished.push_back(job);
       continue;
     }
-    archive_.index().finish_job(
-        job.id, job.failed ? "failed" : "done",
-        job.failed ? std::to_string(job.failed) + " instance(s) not accepted" : "");
+    job.state = job.failed ? "failed" : "done";
+    job.error = job.failed ? std::to_string(job.failed) + " instance(s) not accepted" : "";
+    finished.push_back(job);
     log::info("job ", job.id, " finished: ", job.completed, " sent, ", job.failed, " failed");
+  }
+  archive_.index().record_job_progress(unfinished);
+  archive_.index().finish_jobs(finished);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const index::Job& job = jobs[j];
+    if (cancelled[j] || job.completed + job.failed >= job.total) continue;
+    if (stopping_) continue;  // requeued at the next start
+    retry_or_fail(job, ok ? "interrupted" : (why.empty() ? "send failed" : why));
   }
 }
 

@@ -273,7 +273,14 @@ int64_t queue(ossa_host* h, const std::string& kind, const char* node, const cha
     job.level = l;
     job.uids = keys;
     job.method = kind == "retrieve" ? (use_get ? "get" : "move") : "";
-    id = h->host->archive().queue_job(job);
+    const std::string& delivering = PluginHost::on_stored_plugin();
+    if (delivering.empty()) {
+      id = h->host->archive().queue_job(job);
+    } else {
+      job.origin_key = delivering + "|" + job.kind + "|" + job.node + "|" + job.level + "|" +
+                       job.method + "|" + job.uids;
+      id = h->host->archive().queue_job(job, index::Durability::kDeferred);
+    }
     return OSSA_OK;
   });
   return id;

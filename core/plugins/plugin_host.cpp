@@ -190,6 +190,14 @@ archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::pa
   return verdict;
 }
 
+namespace {
+thread_local std::string t_on_stored_plugin;
+}  // namespace
+
+const std::string& PluginHost::on_stored_plugin() {
+  return t_on_stored_plugin;
+}
+
 void PluginHost::deliver_stored(Plugin& plugin) {
   index::Index& idx = archive_.index();
   int64_t cursor = 0;
@@ -217,6 +225,7 @@ void PluginHost::deliver_stored(Plugin& plugin) {
             sizeof(ossa_instance_event),   c.sop_class_uid.c_str(),      c.sop_instance_uid.c_str(),
             c.series_instance_uid.c_str(), c.study_instance_uid.c_str(), c.patient_id.c_str(),
             c.calling_aet.c_str(),         c.called_aet.c_str(),         c.seq};
+        t_on_stored_plugin = plugin.name;
         for (const Hook& hook : plugin.on_stored) {
           ossa_status status = OSSA_ERROR;
           try {
@@ -229,6 +238,7 @@ void PluginHost::deliver_stored(Plugin& plugin) {
                          " (status ", status, "); not retried");
           }
         }
+        t_on_stored_plugin.clear();
       }
       cursor = c.seq;
     }

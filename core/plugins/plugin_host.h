@@ -51,6 +51,14 @@ class PluginHost : public archive::ReceivedHook {
   // Loads and initialises each plugin. One that is refused or whose init fails is logged and left
   // out; the server runs on without it. Returns how many were loaded.
   size_t load(const std::vector<PluginToLoad>& plugins);
+  // While an on_stored hook runs on this thread: its plugin's name, else "". A job the hook
+  // queues is keyed by the plugin and the request (index::Job::origin_key: the same request again
+  // adds nothing), so an event delivered again after a crash, or an instance received again,
+  // is forwarded once per destination; and it needs no flush of its own
+  // (index::Durability::kDeferred: the job row precedes the delivery position in the index's log,
+  // so a recorded position implies a durable job).
+  static const std::string& on_stored_plugin();
+
   // Starts delivering on_stored / on_stable and the timers (after the archive is ready).
   void start();
 

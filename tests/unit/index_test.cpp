@@ -5,6 +5,7 @@
 #include "index/sqlite_index.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "index/open_index.h"
 #include "temp_dir.h"
@@ -848,6 +849,67 @@ TEST_F(IndexTest, DeletePatientRemovesEverythingUnderIt) {
   const auto results = store(*index_, {make_record(again)});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].outcome, StoreOutcome::kStored);
+}
+
+TEST_F(IndexTest, JobsWithAnOriginKeyAreQueuedOnceAndFinishedTogether) {
+  ossa::index::Job job;
+  job.kind = "send";
+  job.node = "PACS2";
+  job.level = "IMAGE";
+  job.uids = "1.2.3.1.1.1";
+  job.origin_key = "routing|send|PACS2|IMAGE||1.2.3.1.1.1";
+  const int64_t first = index_->add_job(job, ossa::index::Durability::kDeferred);
+  EXPECT_EQ(index_->add_job(job, ossa::index::Durability::kDeferred), first);  // asked again
+  EXPECT_EQ(index_->add_job(job), first);
+  job.origin_key.clear();
+  const int64_t unkeyed = index_->add_job(job);  // without a key every call is a new job
+  EXPECT_NE(unkeyed, first);
+  EXPECT_NE(index_->add_job(job), unkeyed);
+  EXPECT_EQ(index_->jobs().size(), 3u);
+
+  std::vector<ossa::index::Job> claimed = index_->claim_jobs(1000, 64);
+  ASSERT_EQ(claimed.size(), 3u);
+  EXPECT_TRUE(index_->cancel_job(claimed[2].id));  // cancelled meanwhile: stays cancelled
+  for (auto& j : claimed) {
+    j.total = 1;
+    j.completed = 1;
+    j.state = "done";
+  }
+  claimed[1].failed = 1;
+  claimed[1].completed = 0;
+  claimed[1].state = "failed";
+  claimed[1].error = "1 instance(s) not accepted";
+  index_->finish_jobs(claimed);
+  EXPECT_EQ(index_->job(claimed[0].id)->state, "done");
+  EXPECT_EQ(index_->job(claimed[0].id)->completed, 1);
+  EXPECT_EQ(index_->job(claimed[1].id)->state, "failed");
+  EXPECT_EQ(index_->job(claimed[1].id)->error, "1 instance(s) not accepted");
+  EXPECT_EQ(index_->job(claimed[2].id)->state, "cancelled");
+  EXPECT_EQ(index_->job(claimed[2].id)->total, 1);
+}
+
+TEST_F(IndexTest, AnIndexOfSchemaVersion4GainsTheJobsOriginKey) {
+  index_.reset();
+  {  // What Ossa's schema 4 had: no origin_key column.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX jobs_origin_key; ALTER TABLE jobs DROP COLUMN origin_key;"
+                           "PRAGMA user_version=4;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  index_ = std::make_unique<Index>(file());
+  ossa::index::Job job;
+  job.kind = "send";
+  job.node = "PACS2";
+  job.level = "IMAGE";
+  job.uids = "1.2.3.1.1.1";
+  job.origin_key = "routing|send|PACS2|IMAGE||1.2.3.1.1.1";
+  const int64_t id = index_->add_job(job);
+  EXPECT_EQ(index_->add_job(job), id);
 }
 
 TEST_F(IndexTest, JobsAreClaimedOnceRetriedAndRequeued) {

@@ -1,6 +1,7 @@
 #pragma once
-// What the plugin already queued, kept across restarts so that a redelivered on_stored (or
-// on_stable) event does not queue a second send of the same instance (study) to the same node.
+// What the plugin already queued on stable studies, kept across restarts so that a study seen
+// stable again after a restart is not sent twice to the same node. (Sends queued from on_stored
+// need no record here: the host ties them to their event, see queue_send in ossa/plugin.h.)
 //
 // Records are text lines ("<SOP Instance UID>|<node>", "STUDY:<UID>|<node>|<instances>") appended
 // to <state_dir>/routed.log and, with fsync on, fdatasync'ed before add() returns. When the file

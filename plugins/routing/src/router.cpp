@@ -250,13 +250,13 @@ void Router::forward(const std::string& what, const std::string& level, const st
   std::vector<std::string> records;
   for (const std::string& node : destinations) {
     const std::string record = record_prefix + "|" + node + record_suffix;
-    if (routed_.contains(record)) {
+    if (!record_prefix.empty() && routed_.contains(record)) {
       log(LogLevel::kInfo, by + what + " -> " + node + ": already queued before, not again");
       continue;
     }
     const int64_t id = host_.queue_send(node, level, keys);
     if (id > 0) {
-      records.push_back(record);
+      if (!record_prefix.empty()) records.push_back(record);
       log(LogLevel::kInfo, by + what + " -> " + node + ": send job " + std::to_string(id));
     } else if (id == -kNotFound) {
       log(LogLevel::kWarning, by + what + " -> " + node +
@@ -268,7 +268,7 @@ void Router::forward(const std::string& what, const std::string& level, const st
     }
   }
   std::string error;
-  if (!routed_.add(records, error))
+  if (!records.empty() && !routed_.add(records, error))
     log(LogLevel::kError, "cannot record the queued sends: " + error);
 }
 
@@ -286,8 +286,10 @@ bool Router::on_stored(const InstanceEvent& event) {
     log(LogLevel::kDebug, "instance " + event.sop_instance_uid + ": no rule matched");
     return true;
   }
-  forward(what, "IMAGE", event.sop_instance_uid, event.sop_instance_uid, "", d->destinations,
-          d->rules);
+  // No record of our own: the host ties the job to this event, so a redelivered event (after a
+  // crash) gets the same job back, and the job and the delivery position share the index's log.
+  // (A record in a file of ours could reach the disk before the job and hide it after a crash.)
+  forward(what, "IMAGE", event.sop_instance_uid, "", "", d->destinations, d->rules);
   return true;
 }
 

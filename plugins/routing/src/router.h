@@ -90,6 +90,8 @@ class Router {
   std::optional<nlohmann::json> find(const std::string& level, nlohmann::json keys);
   // Queues `level` `keys` to each destination not yet recorded under `record_prefix`+"|"+node
   // (+ `record_suffix`); logs each decision.
+  // `record_prefix` empty: no record of our own (the host makes sends queued from on_stored
+  // idempotent per event); else "<prefix>|<node><suffix>" is recorded and not queued twice.
   void forward(const std::string& what, const std::string& level, const std::string& keys,
                const std::string& record_prefix, const std::string& record_suffix,
                const std::vector<std::string>& destinations, const std::vector<std::string>& rules);

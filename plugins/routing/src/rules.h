@@ -83,7 +83,7 @@ bool matches_study(const Rule& rule, const StudyFacts& study);
 
 struct RoutingConfig {
   std::vector<Rule> rules;
-  std::string state_dir;              // "" = idempotency records in memory only
+  std::string state_dir;              // "" = on_stable records in memory only (on_stored: the host)
   size_t pending_capacity = 100000;   // decisions kept between on_received and on_stored
   size_t state_max_records = 100000;  // records per state file generation (two are kept)
   bool fsync = true;                  // fdatasync the state file after each append
