@@ -25,7 +25,7 @@ matter on it (issue 7).
    Start-up time: SIGTERM, then start `ossa serve` again and time from exec until an
    A-ASSOCIATE-RQ is accepted (raw socket, polled every 2 ms), 3 times; the median and the first.
    C-MOVE of one study (movescu -> storescp, files counted).
-   DBWindowFind: only with --xmlrpc-port PORT/--with-xmlrpc when the XML-RPC server exists.
+   DBWindowFind over XML-RPC with a few typical predicates (match counts checked against the plan).
 4. Prints a markdown table for docs/performance.md and writes it to WORK/result.md.
 
     /usr/bin/python3 bench/scale.py [--instances 1000000] [--step 100000] [--work /tmp/ossa-bench-scale]
@@ -270,6 +270,7 @@ class ScaleServer(benchlib.OssaServer):
     def __init__(self, ossa_bin, root, nodes=(), **kw):
         super().__init__(ossa_bin, root, **kw)
         self.nodes = list(nodes)
+        self.xmlrpc_port = benchlib.free_port()
 
     def write_config(self):
         os.makedirs(os.path.join(self.root, "storage"), exist_ok=True)
@@ -278,7 +279,8 @@ class ScaleServer(benchlib.OssaServer):
                     f"storage: {{path: {self.root}/storage, duplicates: overwrite, min_free_mb: 0}}\n"
                     f"index: {{path: {self.root}/index.sqlite}}\n"
                     f"log: {{level: {self.log_level}}}\n"
-                    f"http: {{port: {benchlib.free_port()}, bind: 127.0.0.1}}\n")
+                    f"http: {{port: {benchlib.free_port()}, bind: 127.0.0.1}}\n"
+                    f"xmlrpc: {{port: {self.xmlrpc_port}, bind: 127.0.0.1}}\n")
             if self.nodes:
                 f.write("nodes:\n")
                 for aet, port in self.nodes:
@@ -475,6 +477,43 @@ def plan_queries(plan, repeat):
     return rows
 
 
+def run_dbwindowfind(port, plan, repeat):
+    """OsiriX's DBWindowFind over XML-RPC (python's xmlrpc.client, one connection per call as
+    OsiriX scripts do): [(label, matches, expected, times_ms)]."""
+    import xmlrpc.client
+    rng = random.Random(13)
+    patients, studies = plan["patients"], plan["studies"]
+    by_patient = {}
+    for s in studies:
+        by_patient.setdefault(s["patient"], []).append(s)
+    p = rng.randrange(len(patients))
+    acc = rng.choice([s for s in studies if s["accession"]])
+    in_month = [s for s in studies if "20190301" <= s["date"] <= "20190331"]
+    smi = sum(1 for s in studies if patients[s["patient"]]["name"].upper().startswith("SMI"))
+    cases = [
+        ("Study: patientID == one patient", "Study", f"patientID == '{patients[p]['id']}'",
+         len(by_patient.get(p, []))),
+        ("Study: name BEGINSWITH[c] 'smi'", "Study", "name BEGINSWITH[c] 'smi'", smi),
+        ("Study: accessionNumber == one", "Study", f"accessionNumber == '{acc['accession']}'", 1),
+        ("Study: one month of dates", "Study",
+         "date >= CAST('2019-03-01', 'NSDate') AND date < CAST('2019-04-01', 'NSDate')", len(in_month)),
+        ("Series: modality == 'CT' AND study.accessionNumber == one", "Series",
+         f"modality == 'CT' AND study.accessionNumber == '{acc['accession']}'",
+         sum(1 for x in acc["series"] if x["modality"] == "CT")),
+    ]
+    out = []
+    for label, table, predicate, expected in cases:
+        times, matches = [], None
+        for _ in range(repeat):
+            proxy = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/RPC2", allow_none=True)
+            t0 = time.perf_counter()
+            answer = proxy.DBWindowFind({"request": predicate, "table": table, "execute": "Nothing"})
+            times.append((time.perf_counter() - t0) * 1000)
+            matches = len(answer.get("elements", [])) if answer.get("error") == "0" else 0
+        out.append((label, predicate, matches, expected, times))
+    return out
+
+
 def run_queries(latency_bin, port, rows):
     with tempfile.NamedTemporaryFile("wb", suffix=".queries", delete=False) as f:
         for _, _, queries in rows:
@@ -610,12 +649,12 @@ def main():
         floor = echo_baseline(latency_bin, server.port, args.repeat)
         results = run_queries(latency_bin, server.port, rows)
         move = run_move(server, plan, work)
+        dbwindow = run_dbwindowfind(server.xmlrpc_port, plan, max(5, args.repeat // 3))
         alive = server.alive()
         _, _, rss_q, _ = dul.process_counts(server.proc.pid)
     finally:
         sampler.running = False
         rc = server.stop()
-    xmlrpc_exists = os.path.isdir(os.path.join(benchlib.REPO_ROOT, "xmlrpc"))
 
     # ---- report
     first, last = steps[0], steps[-1]
@@ -674,11 +713,17 @@ def main():
     for label, value, target, met in checks:
         out.append(f"| {label} | {value} | {target} | {'met' if met else 'MISSED'} |")
         verdicts.append((label, met))
-    # OPTIONAL STEP, not done yet: DBWindowFind over XML-RPC (issue 7) once the XML-RPC server is
-    # part of the build measured here; until then the row says so instead of a number.
-    out.append("| DBWindowFind (XML-RPC) | not measured" + (" (xmlrpc/ exists in the source tree; step not written yet)"
-                                                          if xmlrpc_exists else " (no XML-RPC server yet)")
-               + " | - | - |")
+    out.append("")
+    out.append("DBWindowFind over XML-RPC (python xmlrpc.client, a new HTTP connection per call, "
+               "execute Nothing; the time includes building and parsing the XML of every element):")
+    out.append("")
+    out.append("| predicate (table) | matches | median ms | p95 ms | result |")
+    out.append("|---|---:|---:|---:|---|")
+    for label, predicate, matches, expected, times in dbwindow:
+        ok = matches == expected
+        verdicts.append((f"DBWindowFind {label}", ok))
+        out.append(f"| `{predicate}` ({label.split(':')[0]}) | {matches} | {statistics.median(times):.2f} | "
+                   f"{pct(times, 95):.2f} | {'ok' if ok else f'WRONG: expected {expected}'} |")
     text = "\n".join(out)
     print("\n" + text)
     with open(os.path.join(work, "result.md"), "w") as f:
