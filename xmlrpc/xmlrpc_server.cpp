@@ -1,6 +1,7 @@
 #include "xmlrpc/xmlrpc_server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <httplib.h>
 #include <xmlrpc-c/base.h>
@@ -13,6 +14,8 @@
 
 namespace ossa::xmlrpc {
 namespace {
+
+constexpr size_t kTrimAfterResponseBytes = size_t{1} << 20;
 
 std::string base64_decode(const std::string& in) {
   std::string out;
@@ -114,9 +117,16 @@ void XmlRpcServer::open() {
     if (!check(req, res)) return;
     CallContext context{peer_of(req)};
     std::string method;
-    const std::string response = registry_.handle(req.body, context, method);
+    std::string response = registry_.handle(req.body, context, method);
     log::debug("xml-rpc ", method.empty() ? "(unparsable call)" : method, " from ", context.peer);
+    // A large answer (DBWindowFind of thousands of studies) needs tens of MB while it is built;
+    // glibc keeps freed memory in the arena of the worker thread that used it, so every worker
+    // would keep its own peak for good. Give it back to the system now.
     res.set_content(response, "text/xml");
+    if (response.size() >= kTrimAfterResponseBytes) {
+      std::string().swap(response);
+      ::malloc_trim(0);
+    }
   });
   const auto not_allowed = [check](const httplib::Request& req, httplib::Response& res) {
     if (!check(req, res)) return;

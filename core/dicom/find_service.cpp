@@ -16,6 +16,8 @@
 namespace ossa::dicom {
 namespace {
 
+constexpr size_t kMatchesPerCancelCheck = 16;
+
 OFCondition send_final(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_FindRQ& request, uint16_t status, DcmDataset* detail) {
   T_DIMSE_C_FindRSP response{};
@@ -122,7 +124,10 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   ResponseCoalescing coalescing(ctx.socket);  // through the final response
   try {
     ctx.archive.find(find.query, [&](index::FindMatch&& match) {
-      if (DIMSE_checkForCancelRQ(ctx.association, pres_id, request.MessageID) == EC_Normal) {
+      // A C-CANCEL is looked for every few matches (a poll() each): thousands of matches would
+      // otherwise spend more on polling than on encoding.
+      if (matches % kMatchesPerCancelCheck == 0 &&
+          DIMSE_checkForCancelRQ(ctx.association, pres_id, request.MessageID) == EC_Normal) {
         cancelled = true;
         return false;
       }

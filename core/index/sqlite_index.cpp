@@ -15,6 +15,23 @@
 namespace ossa::index {
 namespace {
 
+// A read transaction on a reader connection for the life of the object.
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(sql::Database& db) : db_(db) { db_.exec("BEGIN"); }
+  ~ReadSnapshot() {
+    try {
+      db_.exec("COMMIT");
+    } catch (...) {  // a read transaction has nothing to lose; never throw from a destructor
+    }
+  }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  sql::Database& db_;
+};
+
 constexpr int kSchemaVersion = 5;
 
 const char* const kSchema = R"SQL(
@@ -317,7 +334,12 @@ std::string column_condition(const std::string& column, const Condition& c,
   return "ossa_match(" + column + ", ?, ?)";
 }
 
-std::string condition_sql(const Condition& c, std::vector<Param>& params) {
+// `alone`: no other condition narrows the search. A condition on the study's series
+// (ModalitiesInStudy, SOPClassesInStudy) then drives it: the studies come from the series index
+// (IN). Beside another condition (a date range, say) it is checked per candidate instead
+// (EXISTS): otherwise SQLite would first list the studies of every CT series in the archive
+// (1,000,000 instances: 52 ms against 2 ms for a month of CT studies).
+std::string condition_sql(const Condition& c, std::vector<Param>& params, bool alone) {
   const std::string alias = alias_of(c.level);
   if (c.level == Level::kPatient && c.tag == tags::kPatientName) {
     // The whole name, or (for a key without '=') any one of its component groups.
@@ -330,13 +352,18 @@ std::string condition_sql(const Condition& c, std::vector<Param>& params) {
     return "(" + clause + ")";
   }
   if (c.level == Level::kStudy && c.tag == tags::kModalitiesInStudy) {
-    return "st.id IN (SELECT m.study_fk FROM series m WHERE " +
-           column_condition("m.modality", c, params) + ")";
+    const std::string modality = column_condition("m.modality", c, params);
+    return alone ? "st.id IN (SELECT m.study_fk FROM series m WHERE " + modality + ")"
+                 : "EXISTS (SELECT 1 FROM series m WHERE m.study_fk = st.id AND " + modality + ")";
   }
   if (c.level == Level::kStudy && c.tag == tags::kSopClassesInStudy) {
-    return "st.id IN (SELECT m.study_fk FROM series m JOIN instances n ON n.series_fk = m.id "
-           "WHERE " +
-           column_condition("n.sop_class_uid", c, params) + ")";
+    const std::string sop_class = column_condition("n.sop_class_uid", c, params);
+    return alone ? "st.id IN (SELECT m.study_fk FROM series m JOIN instances n ON n.series_fk = "
+                   "m.id WHERE " +
+                       sop_class + ")"
+                 : "EXISTS (SELECT 1 FROM series m JOIN instances n ON n.series_fk = m.id WHERE "
+                   "m.study_fk = st.id AND " +
+                       sop_class + ")";
   }
   if (const char* column = indexed_column(c.level, c.tag)) {
     return "(" + column_condition(alias + "." + column, c, params) + ")";
@@ -885,10 +912,13 @@ std::string SqliteIndex::from_clause(int depth) {
 // are sorted for a stable order; callers then fetch rows one by one by primary key.
 std::vector<int64_t> SqliteIndex::matching_ids(sql::Database& db, const FindQuery& query) {
   const int depth = static_cast<int>(query.level);
+  const auto applies = [depth](const Condition& c) {
+    return c.match != MatchKind::kUniversal && static_cast<int>(c.level) <= depth;
+  };
+  const bool alone = std::count_if(query.conditions.begin(), query.conditions.end(), applies) == 1;
   SqlWhere where;
   for (const auto& c : query.conditions) {
-    if (c.match == MatchKind::kUniversal || static_cast<int>(c.level) > depth) continue;
-    where.add(condition_sql(c, where.params));
+    if (applies(c)) where.add(condition_sql(c, where.params, alone));
   }
   const std::string ids_sql = "SELECT " + std::string(alias_of(query.level)) + ".id" +
                               from_clause(depth) +
@@ -955,34 +985,48 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
   ReaderLease db(*this);
   const std::vector<int64_t> ids = matching_ids(*db, query);
   sql::Statement row = db->prepare(row_sql);
-  for (const int64_t id : ids) {
-    row.reset();
-    row.bind(1, id);
-    if (!row.step()) continue;  // deleted since the first phase
-    FindMatch match;
-    Attributes& a = match.attributes;
-    int col = 1;
-    merge_json(row.text(col++), a);
-    a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
-    a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
-    a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
-    if (depth >= 1) {
-      merge_json(row.text(col++), a);
-      a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
-      a[tags::kNumberOfStudyRelatedInstances] = int_text(row.int64(col++));
+  // Rows are read a page at a time in one read transaction (one snapshot and one set of locks
+  // per page instead of per row), and the page is handed out after the transaction ends: no
+  // snapshot stays open while the caller sends answers to a peer that may be slow.
+  constexpr size_t kPageSize = 64;
+  std::vector<FindMatch> page;
+  for (size_t start = 0; start < ids.size(); start += kPageSize) {
+    page.clear();
+    {
+      const ReadSnapshot snapshot(*db);
+      for (size_t k = start; k < std::min(ids.size(), start + kPageSize); ++k) {
+        row.reset();
+        row.bind(1, ids[k]);
+        if (!row.step()) continue;  // deleted since the first phase
+        FindMatch match;
+        Attributes& a = match.attributes;
+        int col = 1;
+        merge_json(row.text(col++), a);
+        a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
+        a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
+        a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
+        if (depth >= 1) {
+          merge_json(row.text(col++), a);
+          a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
+          a[tags::kNumberOfStudyRelatedInstances] = int_text(row.int64(col++));
+        }
+        if (depth >= 2) {
+          merge_json(row.text(col++), a);
+          a[tags::kNumberOfSeriesRelatedInstances] = int_text(row.int64(col++));
+        }
+        if (depth >= 3) {
+          merge_json(row.text(col++), a);
+          a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
+        }
+        if (want_modalities) a[tags::kModalitiesInStudy] = row.text(col++);
+        if (want_sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
+        page.push_back(std::move(match));
+      }
+      row.reset();
     }
-    if (depth >= 2) {
-      merge_json(row.text(col++), a);
-      a[tags::kNumberOfSeriesRelatedInstances] = int_text(row.int64(col++));
+    for (FindMatch& match : page) {
+      if (!on_match(std::move(match))) return;
     }
-    if (depth >= 3) {
-      merge_json(row.text(col++), a);
-      a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
-    }
-    if (want_modalities) a[tags::kModalitiesInStudy] = row.text(col++);
-    if (want_sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
-    row.reset();  // no read transaction stays open while the caller sends the answer
-    if (!on_match(std::move(match))) return;
   }
 }
 

@@ -17,6 +17,7 @@
 #include "index/matching.h"
 #include "index/predicate.h"
 #include "index/sqlite.h"
+#include "util/utf8.h"
 
 namespace ossa::index::predicate {
 namespace {
@@ -472,45 +473,8 @@ class Translator {
 
 // ---- Text folding for [c] and [d] ----------------------------------------------------------
 
-char32_t next_code_point(const std::string& s, size_t& i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  int extra = 0;
-  char32_t cp = c;
-  if (c >= 0xF0 && c < 0xF8) {
-    extra = 3;
-    cp = c & 0x07;
-  } else if (c >= 0xE0) {
-    extra = 2;
-    cp = c & 0x0F;
-  } else if (c >= 0xC0) {
-    extra = 1;
-    cp = c & 0x1F;
-  }
-  if (c >= 0x80 && c < 0xC0) extra = 0;
-  if (i + extra >= s.size() + (extra ? 0 : 1)) extra = static_cast<int>(s.size() - i - 1);
-  ++i;
-  for (int k = 0; k < extra && i < s.size(); ++k, ++i) cp = (cp << 6) | (byte(i) & 0x3F);
-  return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using util::append_utf8;
+using util::next_code_point;
 
 // Base letters of Latin-1 Supplement (U+00C0..U+00FF) and Latin Extended-A (U+0100..U+017F);
 // '#' keeps the character (ligatures, signs). Combining marks (U+0300..U+036F) are dropped.

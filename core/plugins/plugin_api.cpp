@@ -273,8 +273,10 @@ int64_t queue(ossa_host* h, const std::string& kind, const char* node, const cha
     job.level = l;
     job.uids = keys;
     job.method = kind == "retrieve" ? (use_get ? "get" : "move") : "";
+    // An instance-level request from on_stored is idempotent per plugin (see queue_send in
+    // ossa/plugin.h); a study or series may have grown since, so such a request is always new.
     const std::string& delivering = PluginHost::on_stored_plugin();
-    if (delivering.empty()) {
+    if (delivering.empty() || l != "IMAGE") {
       id = h->host->archive().queue_job(job);
     } else {
       job.origin_key = delivering + "|" + job.kind + "|" + job.node + "|" + job.level + "|" +

@@ -51,8 +51,8 @@ class PluginHost : public archive::ReceivedHook {
   // Loads and initialises each plugin. One that is refused or whose init fails is logged and left
   // out; the server runs on without it. Returns how many were loaded.
   size_t load(const std::vector<PluginToLoad>& plugins);
-  // While an on_stored hook runs on this thread: its plugin's name, else "". A job the hook
-  // queues is keyed by the plugin and the request (index::Job::origin_key: the same request again
+  // While an on_stored hook runs on this thread: its plugin's name, else "". An instance-level
+  // job the hook queues is keyed by the plugin and the request (index::Job::origin_key: the same request again
   // adds nothing), so an event delivered again after a crash, or an instance received again,
   // is forwarded once per destination; and it needs no flush of its own
   // (index::Durability::kDeferred: the job row precedes the delivery position in the index's log,

@@ -75,6 +75,20 @@ def ossa_bin():
     return path
 
 
+def build_dir():
+    """The CMake build folder: $OSSA_BUILD_DIR, else the one holding the server (<build>/core/ossa)."""
+    build = os.environ.get("OSSA_BUILD_DIR")
+    return Path(build) if build else Path(ossa_bin()).resolve().parent.parent
+
+
+def in_tree_plugin(name):
+    """<build>/plugins/<name>/<name>.so; the calling test is skipped when it is not built."""
+    path = build_dir() / "plugins" / name / (name + ".so")
+    if not path.is_file():
+        raise unittest.SkipTest("%s plugin not built: %s (set OSSA_BUILD_DIR)" % (name, path))
+    return path
+
+
 def require_ossa_bin(testcase=None):
     path = ossa_bin()
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):

@@ -41,14 +41,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def emr_plugin():
-    build = os.environ.get("OSSA_BUILD_DIR")
-    if build:
-        path = Path(build) / "plugins" / "emr-lookup" / "emr-lookup.so"
-    else:
-        path = Path(h.ossa_bin()).resolve().parent.parent / "plugins" / "emr-lookup" / "emr-lookup.so"
-    if not path.is_file():
-        raise unittest.SkipTest("emr-lookup plugin not built: %s (set OSSA_BUILD_DIR)" % path)
-    return path
+    return h.in_tree_plugin("emr-lookup")
+
 
 
 def fhir_patient(value, family, given, birth_date, gender, other_ids=()):

@@ -11,13 +11,10 @@ folder is $OSSA_BUILD_DIR, else the one $OSSA_BIN (<build>/core/ossa) is in.
 
     OSSA_BIN=/abs/build/core/ossa /usr/bin/python3 tests/integration/test_hl7.py
 """
-import os
 import re
 import socket
 import sqlite3
 import time
-import unittest
-from pathlib import Path
 
 import ossa_harness as h
 
@@ -25,17 +22,13 @@ VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
 
 
 def build_dir():
-    build = os.environ.get("OSSA_BUILD_DIR")
-    if build:
-        return Path(build)
-    return Path(h.ossa_bin()).resolve().parent.parent
+    return h.build_dir()
+
 
 
 def hl7_plugin():
-    path = build_dir() / "plugins" / "hl7" / "hl7.so"
-    if not path.is_file():
-        raise unittest.SkipTest("hl7 plugin not built: %s (set OSSA_BUILD_DIR)" % path)
-    return path
+    return h.in_tree_plugin("hl7")
+
 
 
 def worklist_plugin():

@@ -34,9 +34,8 @@ def curl(url, *extra, timeout=10):
 
 
 def build_dir():
-    if os.environ.get("OSSA_BUILD_DIR"):
-        return Path(os.environ["OSSA_BUILD_DIR"])
-    return Path(h.require_ossa_bin()).resolve().parent.parent
+    return h.build_dir()
+
 
 
 class TestDbAlive(unittest.TestCase):

@@ -4,7 +4,6 @@ on_stable events, a method), and misbehaving hooks that leave ingest working.
 
 The test plugins are built by tests/abi/ into $OSSA_BUILD_DIR/tests/abi/.
 """
-import os
 import re
 import tempfile
 import time
@@ -17,9 +16,8 @@ import ossa_harness as h
 
 
 def build_dir():
-    if os.environ.get("OSSA_BUILD_DIR"):
-        return Path(os.environ["OSSA_BUILD_DIR"])
-    return Path(h.require_ossa_bin()).resolve().parent.parent
+    return h.build_dir()
+
 
 
 def test_plugin(name):

@@ -8,25 +8,16 @@ $OSSA_BIN (<build>/core/ossa) is in.
 
     OSSA_BIN=/abs/build/core/ossa /usr/bin/python3 tests/integration/test_routing.py
 """
-import os
 import re
 import subprocess
 import time
-import unittest
-from pathlib import Path
 
 import ossa_harness as h
 
 
 def routing_plugin():
-    build = os.environ.get("OSSA_BUILD_DIR")
-    if build:
-        path = Path(build) / "plugins" / "routing" / "routing.so"
-    else:
-        path = Path(h.ossa_bin()).resolve().parent.parent / "plugins" / "routing" / "routing.so"
-    if not path.is_file():
-        raise unittest.SkipTest("routing plugin not built: %s (set OSSA_BUILD_DIR)" % path)
-    return path
+    return h.in_tree_plugin("routing")
+
 
 
 def wait_for(predicate, timeout, interval=0.2):

@@ -10,11 +10,8 @@ one $OSSA_BIN (<build>/core/ossa) is in.
 
     OSSA_BIN=/abs/build/core/ossa /usr/bin/python3 tests/integration/test_worklist.py
 """
-import os
 import time
-import unittest
 import xmlrpc.client
-from pathlib import Path
 
 import ossa_harness as h
 
@@ -22,14 +19,8 @@ SPS = "ScheduledProcedureStepSequence"
 
 
 def worklist_plugin():
-    build = os.environ.get("OSSA_BUILD_DIR")
-    if build:
-        path = Path(build) / "plugins" / "worklist" / "worklist.so"
-    else:
-        path = Path(h.ossa_bin()).resolve().parent.parent / "plugins" / "worklist" / "worklist.so"
-    if not path.is_file():
-        raise unittest.SkipTest("worklist plugin not built: %s (set OSSA_BUILD_DIR)" % path)
-    return path
+    return h.in_tree_plugin("worklist")
+
 
 
 def wait_for(predicate, timeout, interval=0.2):
