@@ -78,8 +78,9 @@ struct Job {
   int64_t total = 0, completed = 0, failed = 0, attempts = 0, next_attempt_at = 0;
   std::string error, created_at, updated_at;
   // Set by the caller to make queuing idempotent: add_job with the key of an existing job adds
-  // nothing and returns that job's id (e.g. "<plugin>|send|<node>|IMAGE||<uid>" for a send a
-  // plugin queues from on_stored, whose event may be delivered again). Empty: always a new job.
+  // nothing and returns that job's id, unless that job failed or was cancelled (then it queues a
+  // new one). E.g. "<plugin>|send|<node>|IMAGE||<uid>" for a send a plugin queues from on_stored,
+  // whose event may be delivered again. Empty: always a new job.
   std::string origin_key;
 };
 

@@ -52,9 +52,17 @@ int64_t SqliteIndex::add_job(const Job& job, Durability durability) {
   std::optional<UnflushedCommits> unflushed;
   if (durability == Durability::kDeferred) unflushed.emplace(*writer_);
   if (!job.origin_key.empty()) {
-    auto& existing = writer_->cached("SELECT id FROM jobs WHERE origin_key = ?");
+    auto& existing = writer_->cached("SELECT id, state FROM jobs WHERE origin_key = ?");
     existing.bind(1, job.origin_key);
-    if (existing.step()) return existing.int64(0);  // asked again (a redelivered event)
+    if (existing.step()) {
+      const int64_t id = existing.int64(0);
+      const std::string state = existing.text(1);
+      existing.reset();
+      // Asked again (a redelivered event, an instance received again): the job stands, unless it
+      // gave up or was cancelled, which must not stop this request for good.
+      if (state != "failed" && state != "cancelled") return id;
+      writer_->cached("UPDATE jobs SET origin_key = NULL WHERE id = ?").bind(1, id).run();
+    }
   }
   const std::string now = now_text();
   auto& insert = writer_->cached(

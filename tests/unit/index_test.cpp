@@ -886,6 +886,14 @@ TEST_F(IndexTest, JobsWithAnOriginKeyAreQueuedOnceAndFinishedTogether) {
   EXPECT_EQ(index_->job(claimed[1].id)->error, "1 instance(s) not accepted");
   EXPECT_EQ(index_->job(claimed[2].id)->state, "cancelled");
   EXPECT_EQ(index_->job(claimed[2].id)->total, 1);
+
+  // A keyed job that gave up (or was cancelled) does not stop the same request for good.
+  job.origin_key = "routing|send|PACS2|IMAGE||1.2.3.1.1.2";
+  const int64_t gave_up = index_->add_job(job);
+  index_->finish_job(gave_up, "failed", "node down");
+  const int64_t again = index_->add_job(job);
+  EXPECT_NE(again, gave_up);
+  EXPECT_EQ(index_->add_job(job), again);
 }
 
 TEST_F(IndexTest, AnIndexOfSchemaVersion4GainsTheJobsOriginKey) {

@@ -274,10 +274,11 @@ typedef struct ossa_host_api {
    * Return the job id (> 0), or a negative value: -OSSA_E_NOT_FOUND for an undeclared node,
    * -OSSA_E_INVALID_ARGUMENT for a bad level. queue_retrieve: `use_get` 0 = C-MOVE to Ossa.
    * Called from an on_stored hook at level "IMAGE", a request the plugin already made from
-   * on_stored returns the first job's id and queues nothing: an event delivered again after a
-   * crash, or an instance received again, is not sent twice, and the plugin needs no record of its
-   * own (a guarantee of the host; the signatures are those of 1.0). Any other call (another
-   * level, which may have grown since, or another thread) queues a new job. */
+   * on_stored returns that job's id and queues nothing (unless the job failed or was cancelled):
+   * an event delivered again after a crash, or an instance received again, is not sent twice,
+   * and the plugin needs no record of its own (a guarantee of the host; the signatures are those
+   * of 1.0). Any other call (another level, which may have grown since, or another thread) queues
+   * a new job. */
   int64_t (*queue_send)(ossa_host* host, const char* node, const char* level, const char* keys);
   int64_t (*queue_retrieve)(ossa_host* host, const char* node, const char* level, const char* keys,
                             int32_t use_get);
