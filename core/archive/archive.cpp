@@ -130,6 +130,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
   IngestResult result;
   std::filesystem::path file = temp_file;
   bool coerced = false;
+  bool handed_over = false;
   try {
     if (options_.min_free_bytes > 0 && store_->free_bytes() < options_.min_free_bytes) {
       throw IngestFailure(kStatusOutOfResources,
@@ -164,6 +165,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
       file = part10;
     }
     info.record.file_size = std::filesystem::file_size(file);
+    handed_over = true;  // the pipeline consumes the file, whatever happens
     const index::StoreResult stored = pipeline_->commit(info.record, file);
     switch (stored.outcome) {
       case index::StoreOutcome::kStored:
@@ -190,7 +192,8 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
     result.dimse_status = kStatusOutOfResources;
     result.message = e.what();
   }
-  store_->discard_temp(file);  // no-op when the pipeline already consumed it
+  // A file the pipeline took is its business: after a failed flush it may be indexed in tmp/.
+  if (!handed_over) store_->discard_temp(file);
   result.kind = IngestResult::Kind::kRejected;
   return result;
 }
