@@ -7,6 +7,7 @@
 #include "dcmtk/dcmdata/dcelem.h"
 #include "dcmtk/dcmdata/dcsequen.h"
 #include "dicom/charset.h"
+#include "dicom/tag_keys.h"
 
 namespace ossa::xmlrpc {
 namespace {
@@ -58,20 +59,10 @@ xmlrpc_c::value item_to_struct(DcmItem& item) {
 }  // namespace
 
 bool parse_dicom_key(const std::string& key, DcmTag& tag) {
-  unsigned group = 0, element = 0;
-  char end = 0;
-  if (std::sscanf(key.c_str(), "(%4x,%4x%c", &group, &element, &end) == 3 && end == ')' &&
-      key.size() == 11) {
-    tag = DcmTag(static_cast<Uint16>(group), static_cast<Uint16>(element));
-    return true;
-  }
-  if (std::sscanf(key.c_str(), "%4x,%4x", &group, &element) == 2 && key.size() == 9) {
-    tag = DcmTag(static_cast<Uint16>(group), static_cast<Uint16>(element));
-    return true;
-  }
+  if (dicom::parse_tag_key(key, tag)) return true;
   const auto legacy = legacy_names().find(key);
-  const std::string name = legacy == legacy_names().end() ? key : legacy->second;
-  return DcmTag::findTagFromName(name.c_str(), tag).good();
+  return legacy != legacy_names().end() &&
+         DcmTag::findTagFromName(legacy->second.c_str(), tag).good();
 }
 
 std::string put_key(DcmDataset& dataset, const std::string& key, const std::string& value) {

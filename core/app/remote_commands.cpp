@@ -23,6 +23,7 @@
 #include "dcmtk/dcmdata/dctag.h"
 #include "dicom/charset.h"
 #include "dicom/scu.h"
+#include "dicom/tag_keys.h"
 #include "index/open_index.h"
 
 namespace ossa::app {
@@ -85,22 +86,6 @@ std::string describe(const archive::Node& node) {
 
 // ------------------------------------------------------------------------------------------------
 // Query keys
-
-// "PatientName" or "(0010,0010)" / "0010,0010" -> tag with its dictionary VR.
-bool parse_key(const std::string& key, DcmTag& tag) {
-  unsigned group = 0, element = 0;
-  char end = 0;
-  if (std::sscanf(key.c_str(), "(%4x,%4x%c", &group, &element, &end) == 3 && end == ')' &&
-      key.size() == 11) {
-    tag = DcmTag(static_cast<Uint16>(group), static_cast<Uint16>(element));
-    return true;
-  }
-  if (std::sscanf(key.c_str(), "%4x,%4x", &group, &element) == 2 && key.size() == 9) {
-    tag = DcmTag(static_cast<Uint16>(group), static_cast<Uint16>(element));
-    return true;
-  }
-  return DcmTag::findTagFromName(key.c_str(), tag).good();
-}
 
 bool charset_dependent(DcmEVR vr) {
   return vr == EVR_SH || vr == EVR_LO || vr == EVR_ST || vr == EVR_LT || vr == EVR_UT ||
@@ -263,7 +248,7 @@ int run_query(const std::vector<std::string>& arguments) {
     const std::string name = k.substr(0, eq);
     const std::string value = eq == std::string::npos ? std::string() : k.substr(eq + 1);
     DcmTag tag;
-    if (name.empty() || !parse_key(name, tag)) {
+    if (name.empty() || !dicom::parse_tag_key(name, tag)) {
       std::fprintf(stderr, "ossa query: unknown key '%s' (a DICOM keyword or (gggg,eeee))\n",
                    name.c_str());
       return 2;

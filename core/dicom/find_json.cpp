@@ -13,6 +13,7 @@
 #include "dcmtk/dcmdata/dcitem.h"
 #include "dcmtk/dcmdata/dcsequen.h"
 #include "dicom/charset.h"
+#include "dicom/tag_keys.h"
 
 namespace ossa::dicom {
 namespace {
@@ -36,15 +37,8 @@ std::string key_of(DcmTag tag) {
 // A keyword ("PatientName") or "(gggg,eeee)" to its tag; false when unknown. Tags the dictionary
 // does not know get VR LO (text), since answers only carry text.
 bool tag_from_key(const std::string& key, DcmTag& tag) {
-  unsigned group = 0, element = 0;
-  char end = 0;
-  if (std::sscanf(key.c_str(), "(%4x,%4x%c", &group, &element, &end) == 3 && end == ')' &&
-      key.size() == 11) {
-    tag = DcmTag(static_cast<Uint16>(group), static_cast<Uint16>(element));
-  } else if (DcmTag::findTagFromName(key.c_str(), tag).bad() &&
-             DcmTag::findTagFromName(("RETIRED_" + key).c_str(), tag).bad()) {
+  if (!parse_tag_key(key, tag) && DcmTag::findTagFromName(("RETIRED_" + key).c_str(), tag).bad())
     return false;
-  }
   if (tag.getEVR() == EVR_UNKNOWN || tag.getEVR() == EVR_UN) tag.setVR(DcmVR(EVR_LO));
   return true;
 }

@@ -18,6 +18,19 @@ namespace {
 
 constexpr size_t kMatchesPerCancelCheck = 16;
 
+// One pending response carrying `answer`; the socket's cork is told a message left.
+OFCondition send_pending(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
+                         T_DIMSE_C_FindRQ& request, uint16_t status, DcmDataset* answer,
+                         ResponseCoalescing& coalescing) {
+  T_DIMSE_C_FindRSP response{};
+  response.DimseStatus = status;
+  response.DataSetType = DIMSE_DATASET_PRESENT;
+  const OFCondition sent =
+      DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response, answer, nullptr);
+  coalescing.sent();
+  return sent;
+}
+
 OFCondition send_final(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                        T_DIMSE_C_FindRQ& request, uint16_t status, DcmDataset* detail) {
   T_DIMSE_C_FindRSP response{};
@@ -48,12 +61,8 @@ OFCondition serve_provided_find(ServiceContext& ctx, T_ASC_PresentationContextID
           }
           std::unique_ptr<DcmDataset> answer = answer_to_dataset(answer_json, bad_answer);
           if (!answer) return false;
-          T_DIMSE_C_FindRSP response{};
-          response.DimseStatus = STATUS_FIND_Pending_MatchesAreContinuing;
-          response.DataSetType = DIMSE_DATASET_PRESENT;
-          send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
-                                              answer.get(), nullptr);
-          coalescing.sent();
+          send_error = send_pending(ctx, pres_id, request, STATUS_FIND_Pending_MatchesAreContinuing,
+                                    answer.get(), coalescing);
           ++matches;
           return send_error.good();
         });
@@ -132,14 +141,11 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
         return false;
       }
       std::unique_ptr<DcmDataset> answer = build_find_response(find, match, ctx.own_aet);
-      T_DIMSE_C_FindRSP response{};
-      response.DimseStatus = find.some_keys_unsupported
-                                 ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
-                                 : STATUS_FIND_Pending_MatchesAreContinuing;
-      response.DataSetType = DIMSE_DATASET_PRESENT;
-      send_error = DIMSE_sendFindResponse(ctx.association, pres_id, &request, &response,
-                                          answer.get(), nullptr);
-      coalescing.sent();
+      send_error = send_pending(ctx, pres_id, request,
+                                find.some_keys_unsupported
+                                    ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
+                                    : STATUS_FIND_Pending_MatchesAreContinuing,
+                                answer.get(), coalescing);
       ++matches;
       return send_error.good();
     });

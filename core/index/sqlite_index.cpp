@@ -10,6 +10,7 @@
 
 #include "index/sqlite_leases.h"
 #include "index/sqlite.h"
+#include "util/time_text.h"
 #include "util/log.h"
 
 namespace ossa::index {
@@ -164,15 +165,6 @@ CREATE TABLE IF NOT EXISTS stable_watch(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stable_watch_last_at ON stable_watch(last_at);
 )SQL";
-
-std::string now_iso8601() {
-  const std::time_t t = std::time(nullptr);
-  std::tm parts{};
-  gmtime_r(&t, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
 
 std::string tag_key(uint32_t tag) {
   char text[9];
@@ -681,7 +673,7 @@ std::vector<std::string> SqliteIndex::delete_entity(Level level, const std::stri
     int64_t id, series;
     std::string path, sop, series_uid, study_uid;
   };
-  const std::string now = now_iso8601();
+  const std::string now = util::now_utc_iso8601();
   WriterLock lock(writer_mutex_, *writer_);
   sql::Transaction tx(*writer_);
   std::vector<Row> rows;
@@ -814,7 +806,7 @@ std::vector<StoreResult> SqliteIndex::store_instances(
     const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy) {
   std::vector<StoreResult> results;
   results.reserve(records.size());
-  const std::string now = now_iso8601();
+  const std::string now = util::now_utc_iso8601();
   WriterLock lock(writer_mutex_, *writer_);
   // The caller flushes the file system after the commit, together with the batch's files; a
   // flushed commit would cost a second flush of its own.

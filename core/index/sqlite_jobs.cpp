@@ -8,6 +8,7 @@
 #include "index/sqlite_index.h"
 #include "index/sqlite_leases.h"
 #include "index/sqlite.h"
+#include "util/time_text.h"
 
 namespace ossa::index {
 namespace {
@@ -15,15 +16,6 @@ namespace {
 const char* const kJobColumns =
     "id, kind, node, level, uids, method, state, total, completed, failed, attempts, "
     "next_attempt_at, error, created_at, updated_at";
-
-std::string now_text() {
-  const std::time_t t = std::time(nullptr);
-  std::tm parts{};
-  gmtime_r(&t, &parts);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
-}
 
 Job read_job(sql::Statement& q) {
   Job j;
@@ -64,7 +56,7 @@ int64_t SqliteIndex::add_job(const Job& job, Durability durability) {
       writer_->cached("UPDATE jobs SET origin_key = NULL WHERE id = ?").bind(1, id).run();
     }
   }
-  const std::string now = now_text();
+  const std::string now = util::now_utc_iso8601();
   auto& insert = writer_->cached(
       "INSERT INTO jobs(kind, node, level, uids, method, state, created_at, updated_at, "
       "origin_key) VALUES(?,?,?,?,?,'pending',?,?,?)");
@@ -96,7 +88,7 @@ std::optional<Job> SqliteIndex::claim_job(int64_t now) {
       ->cached(
           "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? "
           "WHERE id = ?")
-      .bind(1, now_text())
+      .bind(1, util::now_utc_iso8601())
       .bind(2, id)
       .run();
   tx.commit();
@@ -130,7 +122,7 @@ std::vector<Job> SqliteIndex::claim_jobs(int64_t now, size_t max_jobs) {
   more.reset();
   auto& mark = writer_->cached(
       "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?");
-  const std::string now_string = now_text();
+  const std::string now_string = util::now_utc_iso8601();
   for (size_t i = 1; i < claimed.size(); ++i) {
     mark.bind(1, now_string).bind(2, claimed[i].id).run();
     mark.reset();
@@ -148,7 +140,7 @@ void SqliteIndex::record_job_progress(const std::vector<Job>& jobs) {
   sql::Transaction tx(*writer_);
   auto& update = writer_->cached(
       "UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ? WHERE id = ?");
-  const std::string now = now_text();
+  const std::string now = util::now_utc_iso8601();
   for (const Job& j : jobs) {
     update.bind(1, j.total).bind(2, j.completed).bind(3, j.failed).bind(4, now).bind(5, j.id).run();
     update.reset();
@@ -183,7 +175,7 @@ void SqliteIndex::update_job_progress(int64_t id, int64_t total, int64_t complet
       .bind(1, total)
       .bind(2, completed)
       .bind(3, failed)
-      .bind(4, now_text())
+      .bind(4, util::now_utc_iso8601())
       .bind(5, id)
       .run();
 }
@@ -198,7 +190,7 @@ void SqliteIndex::finish_jobs(const std::vector<Job>& jobs) {
       "UPDATE jobs SET total = ?, completed = ?, failed = ?, updated_at = ?, "
       "state = CASE WHEN state = 'cancelled' THEN state ELSE ? END, "
       "error = CASE WHEN state = 'cancelled' THEN error ELSE ? END WHERE id = ?");
-  const std::string now = now_text();
+  const std::string now = util::now_utc_iso8601();
   for (const Job& j : jobs) {
     update.bind(1, j.total).bind(2, j.completed).bind(3, j.failed).bind(4, now);
     update.bind(5, j.state).bind(6, j.error).bind(7, j.id).run();
@@ -217,7 +209,7 @@ void SqliteIndex::finish_job(int64_t id, const std::string& state, const std::st
           "state <> 'cancelled'")
       .bind(1, state)
       .bind(2, error)
-      .bind(3, now_text())
+      .bind(3, util::now_utc_iso8601())
       .bind(4, id)
       .run();
 }
@@ -231,7 +223,7 @@ void SqliteIndex::retry_job(int64_t id, const std::string& error, int64_t next_a
           "WHERE id = ? AND state = 'running'")
       .bind(1, error)
       .bind(2, next_attempt_at)
-      .bind(3, now_text())
+      .bind(3, util::now_utc_iso8601())
       .bind(4, id)
       .run();
 }
@@ -242,7 +234,7 @@ bool SqliteIndex::cancel_job(int64_t id) {
       ->cached(
           "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE id = ? AND "
           "state IN ('pending', 'running')")
-      .bind(1, now_text())
+      .bind(1, util::now_utc_iso8601())
       .bind(2, id)
       .run();
   return writer_->changes() > 0;

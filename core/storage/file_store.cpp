@@ -157,10 +157,6 @@ std::filesystem::path FileStore::absolute(const std::string& relative) const {
   return root_ / relative;
 }
 
-void FileStore::sync_file(const std::filesystem::path& file) {
-  sync_path(file, O_RDONLY);
-}
-
 std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& source) const {
   const std::filesystem::path temp = new_temp_path();
   Fd in(::open(source.c_str(), O_RDONLY | O_CLOEXEC));

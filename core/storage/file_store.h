@@ -59,8 +59,6 @@ class FileStore {
   std::filesystem::path absolute(const std::string& relative) const;
   static bool is_valid_relative_path(const std::string& relative);
 
-  // Writes the file's data to disk (fsync).
-  static void sync_file(const std::filesystem::path& file);
   // Copies `source` to a new temp file (not flushed: the ingest pipeline flushes each batch);
   // returns the temp path.
   std::filesystem::path copy_to_temp(const std::filesystem::path& source) const;

@@ -81,6 +81,16 @@ def build_dir():
     return Path(build) if build else Path(ossa_bin()).resolve().parent.parent
 
 
+def wait_for(predicate, timeout, interval=0.2):
+    """Polls predicate() until it returns something true; returns that, or the last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
 def in_tree_plugin(name):
     """<build>/plugins/<name>/<name>.so; the calling test is skipped when it is not built."""
     path = build_dir() / "plugins" / name / (name + ".so")

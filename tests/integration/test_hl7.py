@@ -25,10 +25,8 @@ def build_dir():
     return h.build_dir()
 
 
-
 def hl7_plugin():
     return h.in_tree_plugin("hl7")
-
 
 
 def worklist_plugin():
@@ -274,13 +272,13 @@ class Hl7Test(h.TempDirTestCase):
                        "AFTER")
         # Garbage without any MSH: no ACK possible, but a log line.
         c.send_raw(b"hello\r\n")
-        self.assertTrue(_wait(lambda: re.search(r"7 bytes outside an MLLP frame .*no MSH to answer",
+        self.assertTrue(h.wait_for(lambda: re.search(r"7 bytes outside an MLLP frame .*no MSH to answer",
                                                 srv.log_text()), 5))
         # Closing in the middle of a frame is logged with what was cut.
         c.send_raw(VT + message(msh("ADT^A08", "HALF"), "PID").encode())
         time.sleep(0.2)
         c.close()
-        self.assertTrue(_wait(lambda: re.search(r"in the middle of a message .*'HALF'",
+        self.assertTrue(h.wait_for(lambda: re.search(r"in the middle of a message .*'HALF'",
                                                 srv.log_text()), 5), srv.log_text()[-2000:])
 
     def test_connections_idle_timeout_and_allowed_peers(self):
@@ -290,7 +288,7 @@ class Hl7Test(h.TempDirTestCase):
         time.sleep(2.0)
         with self.assertRaises((ConnectionError, OSError)):
             c.send(message(msh("ADT^A08", "I2"), "PID|1||N||A"))
-        self.assertTrue(_wait(lambda: "closed: idle for 1 s" in srv.log_text(), 5))
+        self.assertTrue(h.wait_for(lambda: "closed: idle for 1 s" in srv.log_text(), 5))
         self.assertEqual(srv.stop(), 0)
 
         srv2 = self.hl7_server(subdir="srv2", allowed_peers=["10.1.2.3"])
@@ -423,15 +421,6 @@ class Hl7Test(h.TempDirTestCase):
                              "ORC|NW|ORD1|||SC", "TQ1|1||||||20240401080000",
                              "OBR|1|ORD1||MR^Knee", "IPC|ACC1|RP1|1.2.3|SPS1|MR"))
         self.assertAck(ack, "AE", "OMI1", "no worklist")
-
-
-def _wait(predicate, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 if __name__ == "__main__":

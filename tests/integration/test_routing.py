@@ -19,17 +19,6 @@ def routing_plugin():
     return h.in_tree_plugin("routing")
 
 
-
-def wait_for(predicate, timeout, interval=0.2):
-    """Polls predicate() until it returns something true; returns that, or the last value."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
-
-
 def received(scp):
     return {k for k in h.dicom_files_by_sop(scp.outdir) if isinstance(k, str)}
 
@@ -81,10 +70,10 @@ class RoutingTest(h.TempDirTestCase):
         r = srv.store([p for p, _ in ct + mr + us])
         self.assertEqual(r.returncode, 0, r.output)
         ct_uids = {u for _, u in ct}
-        wait_for(lambda: received(scp) >= ct_uids, 60)
+        h.wait_for(lambda: received(scp) >= ct_uids, 60)
         self.assertEqual(received(scp) & ct_uids, ct_uids)
         # Everything decided is logged; the MR rule's node does not exist.
-        wait_for(lambda: len(re.findall(r"-> NOPE: no such node", srv.log_text())) >= 3, 20)
+        h.wait_for(lambda: len(re.findall(r"-> NOPE: no such node", srv.log_text())) >= 3, 20)
         time.sleep(2)  # give a wrongly queued job the time to arrive
         got = received(scp)
         self.assertEqual(got, ct_uids, "only the CT instances are forwarded")
@@ -128,7 +117,7 @@ class RoutingTest(h.TempDirTestCase):
             self.assertEqual(r.returncode, 0, r.output)
             if verdict == "yes":
                 expected.add(uid)
-        wait_for(lambda: received(scp) >= expected, 60)
+        h.wait_for(lambda: received(scp) >= expected, 60)
         time.sleep(2)
         self.assertEqual(received(scp), expected)
         self.assertEqual(len(jobs(srv)), 3)
@@ -142,16 +131,16 @@ class RoutingTest(h.TempDirTestCase):
         r = srv.store([p for p, _ in files])
         self.assertEqual(r.returncode, 0, r.output)
         # The jobs exist and failed their first attempt: pending, with the error.
-        failed_once = wait_for(
+        failed_once = h.wait_for(
             lambda: [j for j in jobs(srv) if j[4] == "pending" and j[5] and j[6] >= 1], 30)
         self.assertTrue(failed_once, jobs(srv))
         self.assertEqual(len(jobs(srv)), 3)
         self.assertFalse(received(scp))
         scp.start()
         uids = {u for _, u in files}
-        wait_for(lambda: received(scp) >= uids, 90, interval=0.5)
+        h.wait_for(lambda: received(scp) >= uids, 90, interval=0.5)
         self.assertEqual(received(scp), uids)
-        done = wait_for(lambda: all(j[4] == "done" for j in jobs(srv)), 20)
+        done = h.wait_for(lambda: all(j[4] == "done" for j in jobs(srv)), 20)
         self.assertTrue(done, jobs(srv))
         self.assertEqual(len(jobs(srv)), 3)
 
@@ -168,7 +157,7 @@ class RoutingTest(h.TempDirTestCase):
             [h._arg(a) for a in h.storescu_args(srv.port, [p for p, _ in files])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=h.dcmtk_env())
         # Kill while the instances are still coming in and being forwarded.
-        wait_for(lambda: len(received(scp)) >= 10 or sender.poll() is not None, 120, 0.05)
+        h.wait_for(lambda: len(received(scp)) >= 10 or sender.poll() is not None, 120, 0.05)
         forwarded_before = len(received(scp))
         self.assertEqual(srv.kill(), -9)
         sender.wait(timeout=120)
@@ -179,7 +168,7 @@ class RoutingTest(h.TempDirTestCase):
         r = srv.store([p for p, _ in files])
         self.assertEqual(r.returncode, 0, r.output)
         everything = {u for _, u in files}
-        wait_for(lambda: received(scp) >= everything, 180, interval=0.5)
+        h.wait_for(lambda: received(scp) >= everything, 180, interval=0.5)
         missing = everything - received(scp)
         self.assertFalse(missing, "%d routed instances never arrived (%d had arrived before the "
                          "kill, %d were stored before it)" % (len(missing), forwarded_before,
@@ -208,7 +197,7 @@ class RoutingTest(h.TempDirTestCase):
         r = srv.store([p for p, _ in mr + ct])
         self.assertEqual(r.returncode, 0, r.output)
         mr_uids = {u for _, u in mr}
-        wait_for(lambda: received(scp) >= mr_uids, 60)
+        h.wait_for(lambda: received(scp) >= mr_uids, 60)
         elapsed = time.monotonic() - t0
         self.assertEqual(received(scp), mr_uids)
         # stable_after_seconds counts whole seconds: at least 1 s after the last instance

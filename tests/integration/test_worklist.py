@@ -10,7 +10,6 @@ one $OSSA_BIN (<build>/core/ossa) is in.
 
     OSSA_BIN=/abs/build/core/ossa /usr/bin/python3 tests/integration/test_worklist.py
 """
-import time
 import xmlrpc.client
 
 import ossa_harness as h
@@ -20,16 +19,6 @@ SPS = "ScheduledProcedureStepSequence"
 
 def worklist_plugin():
     return h.in_tree_plugin("worklist")
-
-
-
-def wait_for(predicate, timeout, interval=0.2):
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    return value
 
 
 ENTRIES = {
@@ -220,7 +209,7 @@ class WorklistTest(h.TempDirTestCase):
         def statuses():
             return {e["order_id"]: e["status"] for e in self.call("worklist.list", {})["entries"]}
 
-        done = wait_for(lambda: statuses()["ORD2"] == "COMPLETED" and
+        done = h.wait_for(lambda: statuses()["ORD2"] == "COMPLETED" and
                         statuses()["ORD1"] == "COMPLETED", timeout=20)
         self.assertTrue(done, statuses())
         self.assertEqual(statuses()["ORD3"], "SCHEDULED")
@@ -232,7 +221,7 @@ class WorklistTest(h.TempDirTestCase):
         srv = self.worklist_server({"expire_after_hours": 0.0015, "expiry_check_seconds": 1})
         self.add_entries(["ORD1"])
         self.assertEqual(self.patient_ids(self.mwl(srv, [])), ["P1"])
-        expired = wait_for(lambda: self.call("worklist.list", {})["entries"][0]["status"] ==
+        expired = h.wait_for(lambda: self.call("worklist.list", {})["entries"][0]["status"] ==
                            "EXPIRED", timeout=20)
         self.assertTrue(expired)
         self.assertEqual(self.patient_ids(self.mwl(srv, [])), [])
