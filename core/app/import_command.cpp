@@ -79,8 +79,9 @@ int run_import(const std::vector<std::string>& arguments) {
   std::atomic<size_t> next{0}, done{0}, imported{0}, duplicates{0};
   std::mutex rejected_mutex;
   auto worker = [&] {
+    archive::IngestStream stream;  // one file after another: the group commit waits for it
     for (size_t i = next++; i < files.size(); i = next++) {
-      const archive::IngestResult result = archive.ingest_copy(files[i]);
+      const archive::IngestResult result = archive.ingest_copy(files[i], &stream);
       if (!result.ok()) {
         std::lock_guard<std::mutex> lock(rejected_mutex);
         rejected.push_back({files[i].string(), result.message});

@@ -145,6 +145,10 @@ int run_serve(const std::vector<std::string>& arguments) {
   log::info("ready");
   const int unfinished = server.run(signals.stop());
   if (control) control->stop();
+  if (const archive::IngestStats ingest = archive.ingest_stats(); ingest.batches > 0) {
+    log::info("ingest: ", ingest.instances, " instance(s) made durable in ", ingest.batches,
+              " group commit(s)");
+  }
   if (unfinished > 0) {
     // Their instances were never acknowledged, so nothing promised is lost; start-up recovery
     // removes any files they left half-written.

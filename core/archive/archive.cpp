@@ -108,11 +108,16 @@ void Archive::recover() {
 
 IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
                                       const std::string& expected_sop_instance_uid,
-                                      const IngestOrigin& origin) {
-  return ingest(temp_file, expected_sop_instance_uid, origin);
+                                      const IngestOrigin& origin, IngestStream* stream) {
+  return ingest(temp_file, expected_sop_instance_uid, origin, stream);
 }
 
-IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
+IngestStats Archive::ingest_stats() const {
+  const IngestPipeline::Stats stats = pipeline_->stats();
+  return {stats.instances, stats.batches};
+}
+
+IngestResult Archive::ingest_copy(const std::filesystem::path& source, IngestStream* stream) {
   std::filesystem::path temp;
   try {
     temp = store_->copy_to_temp(source);
@@ -122,11 +127,12 @@ IngestResult Archive::ingest_copy(const std::filesystem::path& source) {
     result.message = e.what();
     return result;
   }
-  return ingest(temp, "", IngestOrigin{});
+  return ingest(temp, "", IngestOrigin{}, stream);
 }
 
 IngestResult Archive::ingest(const std::filesystem::path& temp_file,
-                             const std::string& expected_uid, const IngestOrigin& origin) {
+                             const std::string& expected_uid, const IngestOrigin& origin,
+                             IngestStream* stream) {
   IngestResult result;
   std::filesystem::path file = temp_file;
   bool coerced = false;
@@ -166,7 +172,7 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
     }
     info.record.file_size = std::filesystem::file_size(file);
     handed_over = true;  // the pipeline consumes the file, whatever happens
-    const index::StoreResult stored = pipeline_->commit(info.record, file);
+    const index::StoreResult stored = pipeline_->commit(info.record, file, stream);
     switch (stored.outcome) {
       case index::StoreOutcome::kStored:
         result.kind = IngestResult::Kind::kStored;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "archive/find_providers.h"
+#include "archive/ingest_stream.h"
 #include "index/index.h"
 #include "index/open_index.h"
 #include "storage/file_store.h"
@@ -64,6 +65,12 @@ struct ArchiveOptions {
   bool prepare_temp_files = true;  // keep empty files ready for incoming instances (serve, import)
 };
 
+// Group commit at work: instances made durable, and in how many flushes.
+struct IngestStats {
+  uint64_t instances = 0;
+  uint64_t batches = 0;
+};
+
 struct IngestResult {
   enum class Kind { kStored, kReplaced, kDuplicateKept, kRejected };
   Kind kind = Kind::kRejected;
@@ -89,11 +96,14 @@ class Archive {
   // The one ingest path. `temp_file` (under tmp/) is consumed whatever happens. When
   // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected
   // SOP Instance UID). Returns only when the instance is durable, or rejected.
+  // `stream`: the sender's, when it sends instance after instance (one per association).
   IngestResult ingest_received(const std::filesystem::path& temp_file,
                                const std::string& expected_sop_instance_uid = "",
-                               const IngestOrigin& origin = {});
+                               const IngestOrigin& origin = {}, IngestStream* stream = nullptr);
   // Imports a file from anywhere (copied, so the source is left alone).
-  IngestResult ingest_copy(const std::filesystem::path& source);
+  IngestResult ingest_copy(const std::filesystem::path& source, IngestStream* stream = nullptr);
+
+  IngestStats ingest_stats() const;
 
   // Installs the hook every ingested instance passes through (nullptr: none). Set before the
   // front ends start; not owned.
@@ -161,7 +171,7 @@ class Archive {
 
  private:
   IngestResult ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
-                      const IngestOrigin& origin);
+                      const IngestOrigin& origin, IngestStream* stream);
   void recover();
 
   ArchiveOptions options_;

@@ -1,5 +1,6 @@
 #include "archive/ingest_pipeline.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "util/log.h"
@@ -18,10 +19,13 @@ IngestFailure failure_from(const std::exception& e) {
 
 IngestPipeline::IngestPipeline(storage::FileStore& store, index::Index& index,
                                index::DuplicatePolicy policy,
-                               const storage::FilesystemSync& durability)
-    : store_(store), index_(index), policy_(policy), durability_(durability), writer_([this] {
-        run();
-      }) {}
+                               const storage::FilesystemSync& durability, GatherWindow gather)
+    : store_(store),
+      index_(index),
+      policy_(policy),
+      durability_(durability),
+      gather_window_(gather),
+      writer_([this] { run(); }) {}
 
 IngestPipeline::~IngestPipeline() {
   {
@@ -33,11 +37,13 @@ IngestPipeline::~IngestPipeline() {
 }
 
 index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
-                                          const std::filesystem::path& temp) {
-  Item item{&record, temp, {}};
+                                          const std::filesystem::path& temp, IngestStream* stream) {
+  Item item{&record, temp, stream, {}};
   std::future<index::StoreResult> done = item.done.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stream != nullptr && stream->answered_in_batch == answered_batch_ && expected_back_ > 0)
+      --expected_back_;  // back in time for the batch being gathered
     if (stopping_) {
       store_.discard_temp(temp);
       throw IngestFailure(kStatusOutOfResources, "the archive is shutting down");
@@ -55,6 +61,7 @@ void IngestPipeline::run() {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to write
+      gather(lock);
       while (!queue_.empty() && batch.size() < kMaxBatch) {
         batch.push_back(queue_.front());
         queue_.pop_front();
@@ -64,15 +71,33 @@ void IngestPipeline::run() {
   }
 }
 
-bool IngestPipeline::replaces_a_stored_instance(
-    const std::vector<const index::InstanceRecord*>& records) {
-  if (policy_ != index::DuplicatePolicy::kOverwrite)
-    return false;  // kept duplicates change nothing
-  for (const index::InstanceRecord* record : records) {
-    if (index_.has_instance(record->get(index::Level::kInstance, index::tags::kSopInstanceUid)))
-      return true;
+void IngestPipeline::gather(std::unique_lock<std::mutex>& lock) {
+  if (expected_back_ > 0 && !stopping_) {
+    const std::chrono::steady_clock::duration longest =
+        std::clamp<std::chrono::steady_clock::duration>(last_flush_, gather_window_.at_least,
+                                                        gather_window_.at_most);
+    wake_.wait_for(lock, longest, [this] {
+      return stopping_ || expected_back_ == 0 || queue_.size() >= kMaxBatch;
+    });
   }
-  return false;
+  expected_back_ = 0;  // whoever is not back now is not waited for again
+}
+
+IngestPipeline::Stats IngestPipeline::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void IngestPipeline::expect_back(const std::deque<Item*>& batch) {
+  ++answered_batch_;
+  ++stats_.batches;
+  stats_.instances += batch.size();
+  expected_back_ = 0;
+  for (Item* item : batch) {
+    if (item->stream == nullptr) continue;
+    item->stream->answered_in_batch = answered_batch_;
+    ++expected_back_;
+  }
 }
 
 void IngestPipeline::process(std::deque<Item*>& batch) {
@@ -92,17 +117,16 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
     }
     // 1. Every file of the batch exists after a crash (possibly incomplete: start-up checks).
     store_.sync_temp_entries(temps);
-    // 2. A replacement must not depend on start-up's check: its file is durable before its row.
-    if (replaces_a_stored_instance(records)) durability_.sync();
   } catch (const std::exception& e) {
     log::error("cannot make ", batch.size(), " received files durable: ", e.what());
     fail_all(e);
     return;
   }
-  // 3. One transaction for the whole batch.
+  // 2 and 3. One transaction for the whole batch; a replacement must not depend on start-up's
+  // check, so the first one in the batch flushes the batch's files before its row is written.
   std::vector<index::StoreResult> results;
   try {
-    results = index_.store_instances(records, policy_);
+    results = index_.store_instances(records, policy_, [this] { durability_.sync(); });
   } catch (const std::exception& e) {
     log::error("cannot index ", records.size(), " instances: ", e.what());
     fail_all(e);
@@ -111,7 +135,9 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
   // 4. Files and transaction durable together.
   std::string flush_error;
   try {
+    const auto flush_start = std::chrono::steady_clock::now();
     durability_.sync();
+    last_flush_ = std::chrono::steady_clock::now() - flush_start;
   } catch (const std::exception& e) {
     // The rows are committed and the files complete, so they stay (start-up checks them if the
     // machine goes down); but nothing of this batch may be acknowledged as durable.
@@ -143,6 +169,10 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
     log::warning("replaced files stay journalled until the next start: ", e.what());
   }
   // 6. Answer.
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    expect_back(batch);  // before the senders can return
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!flush_error.empty()) {
       batch[i]->done.set_exception(std::make_exception_ptr(

@@ -6,14 +6,23 @@
 // instance waiting at that moment as one batch:
 //   1. makes the batch's folder entries durable (one fsync of tmp/, skipped when every file came
 //      from the pool of files created durably ahead of time),
-//   2. when a record would replace an instance already stored (storage.duplicates: overwrite),
-//      flushes first, so a replaced instance is never traded for a file that is not yet durable,
-//   3. indexes all rows in ONE transaction, not yet flushed,
+//   2. indexes all rows in ONE transaction, not yet flushed,
+//   3. when a record replaces an instance already stored (storage.duplicates: overwrite), flushes
+//      the files inside that transaction before the first replacement is written, so a replaced
+//      instance is never traded for a file that is not yet durable,
 //   4. flushes the file systems of the store and the index with syncfs (FilesystemSync): the
 //      files' data and the transaction become durable together, with one journal commit and one
 //      disk flush for the whole batch,
 //   5. renames the files into place; deletes the kept duplicates' files and replaced files,
 //   6. wakes the ingest threads, which now answer success.
+// Gathering: a flush is a disk round trip, and its cost hardly depends on how many instances it
+// covers. A sender whose instance was just acknowledged (an association streaming a study) is
+// usually back with the next one within a fraction of a flush; if the writer took the batch
+// without it, it would wait for that whole flush and then its own, and N busy associations would
+// split into groups that take turns. So when the batch that was just answered had such senders
+// (IngestStream), the writer waits for them to return before taking the next batch, at most as
+// long as the last flush took (within GatherWindow's bounds) and only once: a sender that does not
+// return in time is not waited for again until it is back.
 // Crash safety: until step 4 returns nothing is acknowledged. A crash can leave a committed row
 // whose tmp/ file did not reach the disk (the transaction's pages did, the file's did not); such a
 // file is still in tmp/ and start-up checks every indexed tmp/ file against its row (size, and
@@ -22,6 +31,7 @@
 // is either moved into place (indexed and valid) or deleted (unknown). Start-up never scans the
 // store.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,6 +42,7 @@
 #include <string>
 #include <thread>
 
+#include "archive/ingest_stream.h"
 #include "index/index.h"
 #include "storage/file_store.h"
 #include "storage/filesystem_sync.h"
@@ -49,11 +60,18 @@ class IngestFailure : public std::runtime_error {
   uint16_t status_;
 };
 
+// How long the writer may wait for senders it expects back: as long as the last flush took, but
+// at least `at_least` and at most `at_most` (an instance already queued never waits longer).
+struct GatherWindow {
+  std::chrono::microseconds at_least{0};
+  std::chrono::microseconds at_most{2000};
+};
+
 class IngestPipeline {
  public:
   // `durability` flushes the file systems of `store` and of `index`.
   IngestPipeline(storage::FileStore& store, index::Index& index, index::DuplicatePolicy policy,
-                 const storage::FilesystemSync& durability);
+                 const storage::FilesystemSync& durability, GatherWindow gather = {});
   ~IngestPipeline();  // finishes the queued batches, then stops
   IngestPipeline(const IngestPipeline&) = delete;
   IngestPipeline& operator=(const IngestPipeline&) = delete;
@@ -61,26 +79,44 @@ class IngestPipeline {
   // Makes the instance durable and indexed; returns once it is (or throws IngestFailure).
   // `temp` must be a complete file under the store's tmp/ (written and closed, not necessarily
   // flushed); it is consumed either way. `record.file_path` is set here.
-  index::StoreResult commit(index::InstanceRecord& record, const std::filesystem::path& temp);
+  // `stream`: the caller's IngestStream when it sends instance after instance (else null).
+  index::StoreResult commit(index::InstanceRecord& record, const std::filesystem::path& temp,
+                            IngestStream* stream = nullptr);
+
+  // How well group commit works: instances made durable, in how many batches (one flush each).
+  struct Stats {
+    uint64_t instances = 0;
+    uint64_t batches = 0;
+  };
+  Stats stats() const;
 
  private:
   struct Item {
     index::InstanceRecord* record;
     std::filesystem::path temp;
+    IngestStream* stream;
     std::promise<index::StoreResult> done;
   };
 
   void run();
+  // With the lock held and the queue not empty: waits for the senders just answered to return.
+  void gather(std::unique_lock<std::mutex>& lock);
+  // With the lock held: the batch is answered; its streaming senders are now expected back.
+  void expect_back(const std::deque<Item*>& batch);
   void process(std::deque<Item*>& batch);
-  bool replaces_a_stored_instance(const std::vector<const index::InstanceRecord*>& records);
 
   storage::FileStore& store_;
   index::Index& index_;
   const index::DuplicatePolicy policy_;
   const storage::FilesystemSync& durability_;
-  std::mutex mutex_;
+  const GatherWindow gather_window_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Item*> queue_;
+  uint64_t answered_batch_ = 0;  // number of the last batch answered (batches count from 1)
+  size_t expected_back_ = 0;     // its streaming senders that have not returned yet
+  std::chrono::steady_clock::duration last_flush_{};  // the writer's own
+  Stats stats_;
   bool stopping_ = false;
   std::thread writer_;
 };

@@ -243,7 +243,8 @@ void DicomServer::serve_association(T_ASC_Association* association, int socket) 
                      options_.dimse_timeout_seconds,
                      options_.acse_timeout_seconds,
                      options_.max_pdu,
-                     socket};
+                     socket,
+                     {}};
   const auto started = std::chrono::steady_clock::now();
   // One line per association: what hospital IT reads to see who sent what.
   struct Summary {

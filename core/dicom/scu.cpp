@@ -199,6 +199,7 @@ struct IncomingStore {
   bool stored = false;
   std::string refusal;
   std::unique_ptr<DcmDataset> status_detail;  // DIMSE_storeProvider borrows it for the response
+  archive::IngestStream* stream;
 };
 
 void on_incoming_store(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ* request,
@@ -209,7 +210,7 @@ void on_incoming_store(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_St
   state->ingested = true;
   try {
     const archive::IngestResult result = state->archive->ingest_received(
-        state->temp_file, request->AffectedSOPInstanceUID, state->origin);
+        state->temp_file, request->AffectedSOPInstanceUID, state->origin, state->stream);
     response->DimseStatus = result.dimse_status;
     state->stored = result.ok();
     if (!result.ok()) state->refusal = result.message;
@@ -236,6 +237,7 @@ void on_refused_store(void*, T_DIMSE_StoreProgress* progress, T_DIMSE_C_StoreRQ*
 struct IncomingTally {
   int stored = 0;
   int refused = 0;
+  archive::IngestStream stream;  // the association's instances, one after another
 };
 
 // Answers one C-STORE-RQ on the C-GET association. False when the association broke.
@@ -247,7 +249,8 @@ bool serve_incoming_store(RequestedAssociation& association, const ScuOptions& o
   const std::string source_aet =
       association.get() ? std::string(association.get()->params->DULparams.calledAPTitle)
                         : std::string();
-  IncomingStore state{&archive, {source_aet, options.own_aet}, {}, false, false, {}, nullptr};
+  IncomingStore state{&archive,     {source_aet, options.own_aet}, {}, false, false, {}, nullptr,
+                      &tally.stream};
   OFCondition cond;
   try {
     state.temp_file = archive.new_temp_path();

@@ -26,9 +26,9 @@ void on_store_progress(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_St
   if (progress->state != DIMSE_StoreEnd) return;
   auto* state = static_cast<StoreCallbackState*>(data);
   if (response->DimseStatus != STATUS_Success) return;  // DCMTK could not receive the dataset
-  state->result =
-      state->ctx->archive.ingest_received(state->temp_file, request->AffectedSOPInstanceUID,
-                                          {state->ctx->calling_aet, state->ctx->own_aet});
+  state->result = state->ctx->archive.ingest_received(
+      state->temp_file, request->AffectedSOPInstanceUID,
+      {state->ctx->calling_aet, state->ctx->own_aet}, &state->ctx->ingest_stream);
   state->ingested = true;
   response->DimseStatus = state->result.dimse_status;
   ++(state->result.ok() ? state->ctx->stored : state->ctx->refused);

@@ -128,8 +128,16 @@ class Index {
   // indexed. The commit need not be flushed by the call: the caller flushes local_folder()'s file
   // system together with the batch's files (storage::FilesystemSync) before it treats the batch
   // as durable.
+  // `before_replacing` is called once, inside the transaction, before the first record that
+  // replaces a stored instance is written (the ingest pipeline flushes the batch's files there:
+  // a replacement must never depend on a file that is not yet durable).
   virtual std::vector<StoreResult> store_instances(
-      const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy) = 0;
+      const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy,
+      const std::function<void()>& before_replacing) = 0;
+  std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
+                                           DuplicatePolicy policy) {
+    return store_instances(records, policy, [] {});
+  }
   // The local folder whose file system holds this index's data (flushed with the stored files
   // after each batch); nullopt for a backend whose commits are durable by themselves.
   virtual std::optional<std::filesystem::path> local_folder() const = 0;

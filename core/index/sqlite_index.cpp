@@ -803,7 +803,8 @@ bool SqliteIndex::merge_patient(const std::string& old_patient_id,
 }
 
 std::vector<StoreResult> SqliteIndex::store_instances(
-    const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy) {
+    const std::vector<const InstanceRecord*>& records, DuplicatePolicy policy,
+    const std::function<void()>& before_replacing) {
   std::vector<StoreResult> results;
   results.reserve(records.size());
   const std::string now = util::now_utc_iso8601();
@@ -812,6 +813,7 @@ std::vector<StoreResult> SqliteIndex::store_instances(
   // flushed commit would cost a second flush of its own.
   const UnflushedCommits unflushed(*writer_);
   sql::Transaction tx(*writer_);
+  bool replaced_any = false;
   for (const InstanceRecord* r : records) {
     StoreResult result;
     const std::string& sop_uid = r->get(Level::kInstance, tags::kSopInstanceUid);
@@ -827,6 +829,10 @@ std::vector<StoreResult> SqliteIndex::store_instances(
         result.outcome = StoreOutcome::kKeptExisting;
         results.push_back(result);
         continue;
+      }
+      if (!replaced_any) {
+        replaced_any = true;
+        before_replacing();
       }
       delete_instance_row(old_id, old_series);
       result.outcome = StoreOutcome::kReplaced;
@@ -873,7 +879,12 @@ std::vector<StoreResult> SqliteIndex::store_instances(
         .bind(9, r->called_aet)
         .run();
     // The study is watched until it has been quiet long enough to be announced stable.
-    writer_->cached("INSERT OR REPLACE INTO stable_watch(study_instance_uid, last_at) VALUES(?,?)")
+    // Only a later second changes the row: the rest of a study's instances write no page here.
+    writer_
+        ->cached(
+            "INSERT INTO stable_watch(study_instance_uid, last_at) VALUES(?,?) "
+            "ON CONFLICT(study_instance_uid) DO UPDATE SET last_at = excluded.last_at "
+            "WHERE excluded.last_at > stable_watch.last_at")
         .bind(1, r->get(Level::kStudy, tags::kStudyInstanceUid))
         .bind(2, static_cast<int64_t>(std::time(nullptr)))
         .run();

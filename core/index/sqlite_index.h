@@ -38,8 +38,10 @@ class SqliteIndex final : public Index {
   explicit SqliteIndex(const std::filesystem::path& file);
   ~SqliteIndex() override;
 
+  using Index::store_instances;
   std::vector<StoreResult> store_instances(const std::vector<const InstanceRecord*>& records,
-                                           DuplicatePolicy policy) override;
+                                           DuplicatePolicy policy,
+                                           const std::function<void()>& before_replacing) override;
   void remove_pending_files(const std::vector<std::string>& paths) override;
   std::vector<std::string> delete_entity(Level level, const std::string& key) override;
   std::vector<std::string> pending_files() override;

@@ -589,6 +589,42 @@ TEST_F(IndexTest, DuplicateWithinOneBatch) {
   EXPECT_EQ(index_->file_of_instance(s.sop_uid), "b.dcm");
 }
 
+TEST_F(IndexTest, BeforeReplacingRunsOnceBeforeTheFirstReplacementIsCommitted) {
+  // The ingest pipeline flushes the batch's files in this callback (archive/ingest_pipeline.h).
+  Spec first, second, third;
+  second.sop_uid = "1.2.3.1.1.2";
+  third.sop_uid = "1.2.3.1.1.3";
+  int calls = 0;
+  auto count_calls = [&] { ++calls; };
+  std::vector<InstanceRecord> fresh = {make_record(first), make_record(second)};
+  std::vector<const InstanceRecord*> pointers;
+  for (const auto& r : fresh) pointers.push_back(&r);
+  index_->store_instances(pointers, DuplicatePolicy::kOverwrite, count_calls);
+  EXPECT_EQ(calls, 0) << "nothing was replaced";
+
+  std::vector<InstanceRecord> again = {make_record(third), make_record(first), make_record(second)};
+  again[1].file_path = "f/new-first.dcm";
+  again[2].file_path = "f/new-second.dcm";
+  pointers.clear();
+  for (const auto& r : again) pointers.push_back(&r);
+  bool committed_at_call = true;
+  std::string first_file_at_call;
+  index_->store_instances(pointers, DuplicatePolicy::kOverwrite, [&] {
+    ++calls;
+    committed_at_call = index_->has_instance(third.sop_uid);  // another connection's view
+    first_file_at_call = index_->file_of_instance(first.sop_uid).value_or("");
+  });
+  EXPECT_EQ(calls, 1) << "once per batch, however many replacements";
+  EXPECT_FALSE(committed_at_call) << "called inside the batch's transaction";
+  EXPECT_EQ(first_file_at_call, "f/" + first.sop_uid + ".dcm") << "before the replacement";
+  EXPECT_EQ(index_->file_of_instance(first.sop_uid), "f/new-first.dcm");
+
+  pointers.resize(1);
+  pointers[0] = &again[1];
+  index_->store_instances(pointers, DuplicatePolicy::kKeep, count_calls);
+  EXPECT_EQ(calls, 1) << "a kept duplicate replaces nothing";
+}
+
 TEST_F(IndexTest, PendingFilesJournalReplacedFiles) {
   std::vector<InstanceRecord> rs;
   for (const char* sop : {"1.1", "1.2", "1.3"}) {

@@ -1,0 +1,15 @@
+#pragma once
+// A sender that hands the archive one instance after another: an association storing a study, an
+// import worker. The group commit expects such a sender back soon after answering it, and gathers
+// its next instance into the same flush as the others' (ingest_pipeline.h, "Gathering").
+#include <cstdint>
+
+namespace ossa::archive {
+
+// Owned by the sender (one per association or worker, never shared between threads); only the
+// ingest pipeline reads or writes it, under its own lock.
+struct IngestStream {
+  uint64_t answered_in_batch = 0;  // the group-commit batch that answered its last instance
+};
+
+}  // namespace ossa::archive

@@ -1,0 +1,117 @@
+// Group commit's gathering (core/archive/ingest_pipeline.h): senders that hand over one instance
+// after another share flushes instead of taking turns.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "archive/ingest_pipeline.h"
+#include "archive/ingest_stream.h"
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dicom/instance_reader.h"
+#include "index/sqlite_index.h"
+#include "storage/file_store.h"
+#include "storage/filesystem_sync.h"
+#include "temp_dir.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ossa::archive::GatherWindow;
+using ossa::archive::IngestPipeline;
+using ossa::archive::IngestStream;
+using ossa::testing::TempDir;
+
+void write_instance(const fs::path& file, const std::string& sop_uid) {
+  DcmFileFormat format;
+  DcmDataset* ds = format.getDataset();
+  ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
+  ds->putAndInsertString(DCM_SOPInstanceUID, sop_uid.c_str());
+  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.8.498.2");
+  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.8.498.2.1");
+  ds->putAndInsertString(DCM_PatientID, "GATHER");
+  ds->putAndInsertString(DCM_Modality, "CT");
+  ASSERT_TRUE(format.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  ossa::storage::FileStore store_{dir_.path() / "storage"};
+  ossa::index::SqliteIndex index_{dir_.path() / "index.sqlite"};
+  ossa::storage::FilesystemSync durability_{{dir_.path()}};
+
+  // `senders` threads each commit `count` instances one after another; returns how many batches
+  // (flushes) it took.
+  uint64_t run_senders(int senders, int count, bool as_streams, GatherWindow window) {
+    IngestPipeline pipeline(store_, index_, ossa::index::DuplicatePolicy::kOverwrite, durability_,
+                            window);
+    std::vector<std::thread> threads;
+    for (int s = 0; s < senders; ++s) {
+      threads.emplace_back([&, s] {
+        IngestStream stream;
+        for (int i = 0; i < count; ++i) {
+          const fs::path temp = store_.new_temp_path();
+          write_instance(temp, "1.2.826.0.1.3680043.8.498.2.1." + std::to_string(s) + "." +
+                                   std::to_string(i) + (as_streams ? ".1" : ".2"));
+          ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
+          pipeline.commit(info.record, temp, as_streams ? &stream : nullptr);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    const IngestPipeline::Stats stats = pipeline.stats();
+    EXPECT_EQ(stats.instances, static_cast<uint64_t>(senders * count));
+    return stats.batches;
+  }
+};
+
+TEST_F(GroupCommitTest, SendersThatComeBackShareOneFlushPerRound) {
+  // A window far longer than a sender takes to prepare its next instance: every round is one
+  // batch (a few rounds may split when a thread is descheduled). Taking turns would be 2 per round.
+  constexpr int kRounds = 30;
+  const uint64_t batches = run_senders(
+      2, kRounds, true, GatherWindow{std::chrono::milliseconds(50), std::chrono::milliseconds(50)});
+  EXPECT_LE(batches, kRounds * 5 / 4) << "batches: " << batches;
+}
+
+TEST_F(GroupCommitTest, SendersNotKnownToComeBackAreNeverWaitedFor) {
+  // Without IngestStream nobody is expected back, so even a long window is never used: 20
+  // instances one after another from one sender take 20 batches and far less than 20 windows.
+  const auto started = std::chrono::steady_clock::now();
+  const uint64_t batches =
+      run_senders(1, 20, false, GatherWindow{std::chrono::seconds(1), std::chrono::seconds(1)});
+  EXPECT_EQ(batches, 20u);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(GroupCommitTest, ASenderThatStopsIsWaitedForOnlyOnce) {
+  // One stream sends a single instance and stops; another sender (not a stream) then sends 20.
+  // Only the first of its batches may wait (1 s) for the stream that never comes back.
+  IngestPipeline pipeline(store_, index_, ossa::index::DuplicatePolicy::kOverwrite, durability_,
+                          GatherWindow{std::chrono::seconds(1), std::chrono::seconds(1)});
+  IngestStream stopping;
+  {
+    const fs::path temp = store_.new_temp_path();
+    write_instance(temp, "1.2.826.0.1.3680043.8.498.2.3.0");
+    ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
+    pipeline.commit(info.record, temp, &stopping);
+  }
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 20; ++i) {
+    const fs::path temp = store_.new_temp_path();
+    write_instance(temp, "1.2.826.0.1.3680043.8.498.2.3." + std::to_string(i));
+    ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
+    pipeline.commit(info.record, temp);
+  }
+  // Waiting at every batch would take 20 s; once is 1 s plus 20 flushes.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(8));
+  EXPECT_EQ(pipeline.stats().batches, 21u);
+}
+
+}  // namespace
