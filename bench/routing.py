@@ -16,13 +16,16 @@ Target: the ingest rate with the plugin loaded is within 10% of the reference (b
 
 The destination storescp stands for another machine. On a small benchmark machine it would take
 its CPU from the very ingest being measured, so it runs at nice 19 by default (--destination-nice;
-0 puts it on an equal footing and shows what a destination on the same two cores costs).
+0 puts it on an equal footing and shows what a destination on the same two cores costs), and it
+writes into a tmpfs (/dev/shm, --destination-dir): on its own disk, its files would be flushed by
+the very syncfs each of Ossa's group commits waits for, a cost no real (remote) destination adds.
 For `all`, the time until the last instance reached storescp is printed too (not part of the
 target: forwarding goes on after the ingest, at the job runner's pace).
 
     /usr/bin/python3 bench/routing.py [--count 1000] [--profiles small,ct] [--runs 3]
                                       [--work /tmp/ossa-bench-routing] [--keep] [--ossa PATH]
                                       [--plugin PATH] [--fsync on|off] [--log-level warning]
+                                      [--destination-nice 19] [--destination-dir /dev/shm]
 
 The plugin is --plugin, else <build>/plugins/routing/routing.so beside <build>/core/ossa.
 """
@@ -33,6 +36,7 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -86,7 +90,8 @@ def run_once(args, mode, ossa_bin, plugin, datadir, count, associations, run_dir
         plugin_config = {"rules": [rule], "state_dir": os.path.join(run_dir, "routing-state"),
                          "fsync": args.fsync == "on"}
     if mode == "all":
-        scp = benchlib.StoreScp(os.path.join(run_dir, "dest"), fork=True, aet="DEST",
+        dest_dir = tempfile.mkdtemp(prefix="ossa-routing-dest-", dir=args.destination_dir)
+        scp = benchlib.StoreScp(dest_dir, fork=True, aet="DEST",
                                 nice=args.destination_nice).start()
         nodes = [{"name": "DEST", "aet": "DEST", "host": "127.0.0.1", "port": scp.port,
                   "send": True}]
@@ -121,6 +126,7 @@ def run_once(args, mode, ossa_bin, plugin, datadir, count, associations, run_dir
         rc = server.stop()
         if scp is not None:
             scp.stop()
+            shutil.rmtree(scp.outdir, ignore_errors=True)
     stored = benchlib.count_files(os.path.join(run_dir, "ossa", "storage"), ".dcm")
     stored -= benchlib.count_files(os.path.join(run_dir, "ossa", "storage", "tmp"), ".dcm")
     problems = []
@@ -155,6 +161,9 @@ def main():
     ap.add_argument("--log-level", default="warning", help="server log level (default warning)")
     ap.add_argument("--destination-nice", type=int, default=19,
                     help="CPU niceness of the destination storescp (default 19; see above)")
+    ap.add_argument("--destination-dir",
+                    default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
+                    help="where the destination storescp writes (default /dev/shm; see above)")
     ap.add_argument("--drain-timeout", type=float, default=600.0,
                     help="seconds to wait for every instance to be forwarded (mode all)")
     args = ap.parse_args()

@@ -108,8 +108,9 @@ void Archive::recover() {
 
 IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
                                       const std::string& expected_sop_instance_uid,
-                                      const IngestOrigin& origin, IngestStream* stream) {
-  return ingest(temp_file, expected_sop_instance_uid, origin, stream);
+                                      const IngestOrigin& origin, IngestStream* stream,
+                                      const std::string* file_bytes) {
+  return ingest(temp_file, expected_sop_instance_uid, origin, stream, file_bytes);
 }
 
 IngestStats Archive::ingest_stats() const {
@@ -127,12 +128,12 @@ IngestResult Archive::ingest_copy(const std::filesystem::path& source, IngestStr
     result.message = e.what();
     return result;
   }
-  return ingest(temp, "", IngestOrigin{}, stream);
+  return ingest(temp, "", IngestOrigin{}, stream, nullptr);
 }
 
 IngestResult Archive::ingest(const std::filesystem::path& temp_file,
                              const std::string& expected_uid, const IngestOrigin& origin,
-                             IngestStream* stream) {
+                             IngestStream* stream, const std::string* file_bytes) {
   IngestResult result;
   std::filesystem::path file = temp_file;
   bool coerced = false;
@@ -144,7 +145,8 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
                               " MB free, storage.min_free_mb is " +
                               std::to_string(options_.min_free_bytes >> 20));
     }
-    dicom::InstanceFileInfo info = dicom::read_instance_file(file);
+    dicom::InstanceFileInfo info =
+        file_bytes ? dicom::read_instance_bytes(*file_bytes) : dicom::read_instance_file(file);
     result.sop_instance_uid = info.sop_instance_uid;
     if (!expected_uid.empty() && expected_uid != info.sop_instance_uid) {
       throw dicom::InstanceRejected(kStatusDoesNotMatchSopClass,

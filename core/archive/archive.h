@@ -97,9 +97,12 @@ class Archive {
   // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected
   // SOP Instance UID). Returns only when the instance is durable, or rejected.
   // `stream`: the sender's, when it sends instance after instance (one per association).
+  // `file_bytes`: the temp file's whole content when the caller still has it in memory (it is
+  // parsed instead of reading the file back).
   IngestResult ingest_received(const std::filesystem::path& temp_file,
                                const std::string& expected_sop_instance_uid = "",
-                               const IngestOrigin& origin = {}, IngestStream* stream = nullptr);
+                               const IngestOrigin& origin = {}, IngestStream* stream = nullptr,
+                               const std::string* file_bytes = nullptr);
   // Imports a file from anywhere (copied, so the source is left alone).
   IngestResult ingest_copy(const std::filesystem::path& source, IngestStream* stream = nullptr);
 
@@ -171,7 +174,8 @@ class Archive {
 
  private:
   IngestResult ingest(const std::filesystem::path& temp_file, const std::string& expected_uid,
-                      const IngestOrigin& origin, IngestStream* stream);
+                      const IngestOrigin& origin, IngestStream* stream,
+                      const std::string* file_bytes);
   void recover();
 
   ArchiveOptions options_;

@@ -3,6 +3,7 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcxfer.h"
@@ -79,15 +80,8 @@ std::string required_uid(DcmDataset& ds, const DcmTagKey& key, const char* name)
   return std::string(value.c_str());
 }
 
-}  // namespace
-
-InstanceFileInfo read_instance_file(const std::filesystem::path& file) {
-  DcmFileFormat format;
-  const OFCondition loaded = format.loadFile(OFFilename(file.c_str()), EXS_Unknown, EGL_noChange,
-                                             kMaxIndexedValueLength, ERM_autoDetect);
-  if (loaded.bad()) {
-    throw InstanceRejected(0xC000, std::string("not readable as DICOM: ") + loaded.text());
-  }
+// The record of a file DCMTK has read (values longer than kMaxIndexedValueLength need not be).
+InstanceFileInfo info_of(DcmFileFormat& format) {
   DcmDataset& ds = *format.getDataset();
   InstanceFileInfo info;
   info.sop_class_uid = required_uid(ds, DCM_SOPClassUID, "SOP Class UID (0008,0016)");
@@ -129,6 +123,33 @@ InstanceFileInfo read_instance_file(const std::filesystem::path& file) {
     info.record.attributes[static_cast<int>(index::level_of_tag(key))][key] = std::move(text);
   }
   return info;
+}
+
+}  // namespace
+
+InstanceFileInfo read_instance_file(const std::filesystem::path& file) {
+  DcmFileFormat format;
+  const OFCondition loaded = format.loadFile(OFFilename(file.c_str()), EXS_Unknown, EGL_noChange,
+                                             kMaxIndexedValueLength, ERM_autoDetect);
+  if (loaded.bad()) {
+    throw InstanceRejected(0xC000, std::string("not readable as DICOM: ") + loaded.text());
+  }
+  return info_of(format);
+}
+
+InstanceFileInfo read_instance_bytes(const std::string& bytes) {
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  DcmFileFormat format;
+  format.transferInit();
+  const OFCondition loaded = format.read(stream, EXS_Unknown, EGL_noChange, kMaxIndexedValueLength);
+  format.transferEnd();
+  stream.releaseBuffer();
+  if (loaded.bad()) {
+    throw InstanceRejected(0xC000, std::string("not readable as DICOM: ") + loaded.text());
+  }
+  return info_of(format);
 }
 
 void write_as_part10(const std::filesystem::path& source, const std::filesystem::path& target) {

@@ -33,6 +33,8 @@ struct InstanceFileInfo {
 // Throws InstanceRejected: 0xC000 when the file is not readable DICOM, 0xA900 when a required UID
 // (SOP Class, SOP Instance, Study Instance, Series Instance) is missing.
 InstanceFileInfo read_instance_file(const std::filesystem::path& file);
+// The same from the file's bytes in memory (a received instance, before it is read back).
+InstanceFileInfo read_instance_bytes(const std::string& bytes);
 
 // Writes a bare dataset (no meta header) at `source` as a Part-10 file at `target` keeping its
 // transfer syntax (not flushed: the ingest pipeline flushes each batch).

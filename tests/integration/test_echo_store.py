@@ -527,6 +527,20 @@ class EchoStoreTest(h.TempDirTestCase):
         self.assertEqual(res.code(f), 0, res.output[-2000:])
         self.assert_stored_as_sent(srv, f, ExplicitVRLittleEndian)
 
+    def test_instance_beyond_the_in_memory_limit(self):
+        # Datasets over 4 MB continue into their file as they arrive (dicom/received_instance.h):
+        # still bit for bit, and indexed from the file.
+        srv = self.server()
+        f = self.tmp / "bigger.dcm"
+        h.make_instance(f, patient_id="BIGGER", rows=2048, cols=1536, bits=16)
+        self.assertGreater(f.stat().st_size, 5 << 20)
+        res = srv.store([f])
+        self.assertEqual(res.code(f), 0, res.output[-2000:])
+        self.assert_stored_as_sent(srv, f, ExplicitVRLittleEndian)
+        r = srv.find([("PatientID", "BIGGER")], level="STUDY", workdir=self.tmp)
+        self.assertEqual(len(r.datasets), 1, r.output[-1500:])
+        self.assertEqual(srv.tmp_files(), [])
+
 
 if __name__ == "__main__":
     h.main()
