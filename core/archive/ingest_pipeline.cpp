@@ -42,8 +42,16 @@ index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
   std::future<index::StoreResult> done = item.done.get_future();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stream != nullptr && stream->answered_in_batch == answered_batch_ && expected_back_ > 0)
-      --expected_back_;  // back in time for the batch being gathered
+    if (stream != nullptr && stream->answered_in_batch != 0) {
+      // How long senders take to come back (1/8 weight per sample: steady, yet it follows a
+      // change of load or of instance size within a few batches).
+      const auto took = std::chrono::steady_clock::now() - stream->answered_at;
+      typical_return_ = typical_return_ == std::chrono::steady_clock::duration::zero()
+                            ? took
+                            : typical_return_ + (took - typical_return_) / 8;
+      if (stream->answered_in_batch == answered_batch_ && expected_back_ > 0)
+        --expected_back_;  // back in time for the batch being gathered
+    }
     if (stopping_) {
       store_.discard_temp(temp);
       throw IngestFailure(kStatusOutOfResources, "the archive is shutting down");
@@ -72,10 +80,13 @@ void IngestPipeline::run() {
 }
 
 void IngestPipeline::gather(std::unique_lock<std::mutex>& lock) {
-  if (expected_back_ > 0 && !stopping_) {
-    const std::chrono::steady_clock::duration longest =
-        std::clamp<std::chrono::steady_clock::duration>(last_flush_, gather_window_.at_least,
-                                                        gather_window_.at_most);
+  const std::chrono::steady_clock::duration longest =
+      std::clamp<std::chrono::steady_clock::duration>(last_flush_, gather_window_.at_least,
+                                                      gather_window_.at_most);
+  // Worth it only when senders usually come back within the window: with large instances the
+  // flush is bound by the bytes it writes, senders take longer to come back than it does, and
+  // waiting would only leave the disk idle.
+  if (expected_back_ > 0 && !stopping_ && typical_return_ <= longest) {
     wake_.wait_for(lock, longest, [this] {
       return stopping_ || expected_back_ == 0 || queue_.size() >= kMaxBatch;
     });
@@ -93,9 +104,11 @@ void IngestPipeline::expect_back(const std::deque<Item*>& batch) {
   ++stats_.batches;
   stats_.instances += batch.size();
   expected_back_ = 0;
+  const auto now = std::chrono::steady_clock::now();
   for (Item* item : batch) {
     if (item->stream == nullptr) continue;
     item->stream->answered_in_batch = answered_batch_;
+    item->stream->answered_at = now;
     ++expected_back_;
   }
 }

@@ -22,7 +22,9 @@
 // split into groups that take turns. So when the batch that was just answered had such senders
 // (IngestStream), the writer waits for them to return before taking the next batch, at most as
 // long as the last flush took (within GatherWindow's bounds) and only once: a sender that does not
-// return in time is not waited for again until it is back.
+// return in time is not waited for again until it is back. It waits only while senders usually
+// come back within that time (small instances: a fraction of a flush); when they take longer
+// (large instances, whose flush is bound by the bytes it writes) waiting would idle the disk.
 // Crash safety: until step 4 returns nothing is acknowledged. A crash can leave a committed row
 // whose tmp/ file did not reach the disk (the transaction's pages did, the file's did not); such a
 // file is still in tmp/ and start-up checks every indexed tmp/ file against its row (size, and
@@ -115,7 +117,8 @@ class IngestPipeline {
   std::deque<Item*> queue_;
   uint64_t answered_batch_ = 0;  // number of the last batch answered (batches count from 1)
   size_t expected_back_ = 0;     // its streaming senders that have not returned yet
-  std::chrono::steady_clock::duration last_flush_{};  // the writer's own
+  std::chrono::steady_clock::duration typical_return_{};  // answer to next instance, on average
+  std::chrono::steady_clock::duration last_flush_{};      // the writer's own
   Stats stats_;
   bool stopping_ = false;
   std::thread writer_;

@@ -2,6 +2,7 @@
 // A sender that hands the archive one instance after another: an association storing a study, an
 // import worker. The group commit expects such a sender back soon after answering it, and gathers
 // its next instance into the same flush as the others' (ingest_pipeline.h, "Gathering").
+#include <chrono>
 #include <cstdint>
 
 namespace ossa::archive {
@@ -10,6 +11,7 @@ namespace ossa::archive {
 // ingest pipeline reads or writes it, under its own lock.
 struct IngestStream {
   uint64_t answered_in_batch = 0;  // the group-commit batch that answered its last instance
+  std::chrono::steady_clock::time_point answered_at;  // when
 };
 
 }  // namespace ossa::archive

@@ -16,9 +16,11 @@
 namespace ossa::dicom {
 namespace {
 
-// A dataset up to this size is kept in memory while it arrives (a CT slice is ~0.5 MB); larger
-// ones continue into their file, so memory stays bounded with hundreds of associations.
-constexpr size_t kInMemoryLimit = 4u << 20;
+// A dataset up to this size is kept in memory while it arrives; larger ones continue into their
+// file. Memory stays bounded with hundreds of associations, and big images are not copied: parsed
+// from memory, DCMTK copies every value (pixels too), while from a file it skips the long ones.
+// Measured: a 512x512 CT slice (525 kB) in memory cost 3x its rate; small instances gain ~10%.
+constexpr size_t kInMemoryLimit = 256u << 10;
 constexpr uint16_t kStatusOutOfResources = 0xA700;
 
 // The C-STORE-RSP for `request` (as DCMTK's DIMSE_storeProvider fills it).

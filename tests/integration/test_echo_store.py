@@ -528,8 +528,8 @@ class EchoStoreTest(h.TempDirTestCase):
         self.assert_stored_as_sent(srv, f, ExplicitVRLittleEndian)
 
     def test_instance_beyond_the_in_memory_limit(self):
-        # Datasets over 4 MB continue into their file as they arrive (dicom/received_instance.h):
-        # still bit for bit, and indexed from the file.
+        # Datasets over 256 kB continue into their file as they arrive (dicom/received_instance.h,
+        # store_service.cpp): still bit for bit, and indexed from the file.
         srv = self.server()
         f = self.tmp / "bigger.dcm"
         h.make_instance(f, patient_id="BIGGER", rows=2048, cols=1536, bits=16)

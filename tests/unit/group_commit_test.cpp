@@ -90,6 +90,40 @@ TEST_F(GroupCommitTest, SendersNotKnownToComeBackAreNeverWaitedFor) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
 }
 
+TEST_F(GroupCommitTest, SendersSlowerThanTheWindowAreNotWaitedFor) {
+  // Two streams that always take 400 ms to come back (a large instance on its way, say), window
+  // 200 ms: once that is known (the first returns), nobody's instance waits for the other.
+  IngestPipeline pipeline(
+      store_, index_, ossa::index::DuplicatePolicy::kOverwrite, durability_,
+      GatherWindow{std::chrono::milliseconds(200), std::chrono::milliseconds(200)});
+  std::vector<std::chrono::steady_clock::duration> waits[2];
+  std::vector<std::thread> threads;
+  for (int s = 0; s < 2; ++s) {
+    threads.emplace_back([&, s] {
+      IngestStream stream;
+      std::this_thread::sleep_for(std::chrono::milliseconds(150 * s));  // not in step
+      for (int i = 0; i < 5; ++i) {
+        const fs::path temp = store_.new_temp_path();
+        write_instance(
+            temp, "1.2.826.0.1.3680043.8.498.2.4." + std::to_string(s) + "." + std::to_string(i));
+        ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
+        const auto started = std::chrono::steady_clock::now();
+        pipeline.commit(info.record, temp, &stream);
+        waits[s].push_back(std::chrono::steady_clock::now() - started);
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int s = 0; s < 2; ++s) {
+    // From the third instance on (two returns measured), a commit costs a flush, not a window.
+    for (size_t i = 2; i < waits[s].size(); ++i) {
+      EXPECT_LT(waits[s][i], std::chrono::milliseconds(150))
+          << "sender " << s << ", instance " << i;
+    }
+  }
+}
+
 TEST_F(GroupCommitTest, ASenderThatStopsIsWaitedForOnlyOnce) {
   // One stream sends a single instance and stops; another sender (not a stream) then sends 20.
   // Only the first of its batches may wait (1 s) for the stream that never comes back.
