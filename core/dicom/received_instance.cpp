@@ -9,11 +9,6 @@
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/dcmdata/dcuid.h"
-#include "dcmtk/dcmdata/dcvrae.h"
-#include "dcmtk/dcmdata/dcvrobow.h"
-#include "dcmtk/dcmdata/dcvrsh.h"
-#include "dcmtk/dcmdata/dcvrui.h"
-#include "dcmtk/dcmdata/dcvrul.h"
 #include "storage/file_store.h"
 
 namespace ossa::dicom {
@@ -52,7 +47,7 @@ OFCondition ReceivedInstance::begin(T_ASC_Association* association,
   meta.transferEnd();
   if (cond.bad())
     return out_of_resources("cannot write the meta header: " + std::string(cond.text()));
-  return sink_.status();
+  return EC_Normal;
 }
 
 OFCondition ReceivedInstance::receive(T_ASC_Association* association,
@@ -61,18 +56,17 @@ OFCondition ReceivedInstance::receive(T_ASC_Association* association,
                                                       &pres_id, &stream_, nullptr, nullptr);
   if (cond.bad()) return cond;
   stream_.flush();
-  return sink_.status();
+  return EC_Normal;  // a write error is finish_file()'s to report
 }
 
 void ReceivedInstance::finish_file() {
   // In memory: one write, and the bytes stay for parsing.
-  if (!spilled_ && !(open_file() && write_all(sink_.bytes.data(), sink_.bytes.size()))) {
+  if (errno_ == 0 && !spilled_) {
+    if (open_file()) write_all(sink_.bytes.data(), sink_.bytes.size());
+  }
+  if (errno_ != 0) {
     throw storage::StorageError("cannot write " + file_.string() + ": " + std::strerror(errno_),
                                 errno_);
-  }
-  if (!sink_.good()) {
-    throw storage::StorageError(
-        "cannot write " + file_.string() + ": " + std::string(sink_.status().text()), errno_);
   }
   if (fd_.release_and_close() != 0) {
     throw storage::StorageError("cannot write " + file_.string() + ": " + std::strerror(errno),
@@ -109,20 +103,18 @@ bool ReceivedInstance::write_all(const char* data, size_t size) {
 }
 
 offile_off_t ReceivedInstance::Sink::write(const void* buf, offile_off_t buflen) {
-  if (status_.bad() || buf == nullptr || buflen <= 0) return 0;
+  if (buf == nullptr || buflen <= 0) return 0;
+  // A file that cannot be written (disk full) must not break the association: the rest of the
+  // dataset is still read off the network and dropped, and finish_file() reports the error, so
+  // the C-STORE is refused with a status and the sender goes on with the next instance.
+  if (owner_.errno_ != 0) return buflen;
   const auto* data = static_cast<const char*>(buf);
   const auto size = static_cast<size_t>(buflen);
-  if (!owner_.spilled_ && bytes.size() + size > owner_.memory_limit_ && !owner_.spill()) {
-    status_ = out_of_resources("cannot write " + owner_.file_.string() + ": " +
-                               std::strerror(owner_.errno_));
-    return 0;
+  if (!owner_.spilled_ && bytes.size() + size > owner_.memory_limit_) {
+    if (!owner_.spill()) return buflen;
   }
   if (owner_.spilled_) {
-    if (!owner_.write_all(data, size)) {
-      status_ = out_of_resources("cannot write " + owner_.file_.string() + ": " +
-                                 std::strerror(owner_.errno_));
-      return 0;
-    }
+    owner_.write_all(data, size);
   } else {
     bytes.append(data, size);
   }

@@ -44,15 +44,14 @@ class ReceivedInstance {
   class Sink : public DcmConsumer {
    public:
     explicit Sink(ReceivedInstance& owner) : owner_(owner) {}
-    OFBool good() const override { return status_.good(); }
-    OFCondition status() const override { return status_; }
+    OFBool good() const override { return OFTrue; }  // write errors: see write()
+    OFCondition status() const override { return EC_Normal; }
     OFBool isFlushed() const override { return OFTrue; }
     offile_off_t avail() const override { return 2147483647L; }  // as DCMTK's file consumer
     offile_off_t write(const void* buf, offile_off_t buflen) override;
     void flush() override {}
 
     std::string bytes;
-    OFCondition status_ = EC_Normal;
 
    private:
     ReceivedInstance& owner_;
@@ -70,7 +69,7 @@ class ReceivedInstance {
   size_t memory_limit_;
   bool spilled_ = false;
   util::Fd fd_;
-  int errno_ = 0;
+  int errno_ = 0;  // the first write error (the rest of the dataset is then dropped)
   Sink sink_{*this};
   Stream stream_{&sink_};
 };
