@@ -126,7 +126,8 @@ class Archive {
 
   // What a C-MOVE or C-GET of `query` sends: every instance under the matched entities.
   std::vector<index::InstanceLocation> instances_for(const index::FindQuery& query);
-  // The stored file of an instance (the path is checked against the store's naming).
+  // The stored file of an instance (the path is checked against the store's naming); when the
+  // instance was replaced after `instance` was read, its current file.
   std::filesystem::path file_of(const index::InstanceLocation& instance) const;
 
   // Deletes a patient (by Patient ID), a study, a series or an instance (by UID) with everything

@@ -126,4 +126,29 @@ TEST_F(ArchiveRecoveryTest, AReplacementLeavesNoTraceOfTheReplacedFile) {
   EXPECT_EQ(files_in(options().storage_root / "tmp"), 0u);
 }
 
+TEST_F(ArchiveRecoveryTest, ALocationReadBeforeAReplacementLeadsToTheNewFile) {
+  // A send job (or a C-MOVE) reads its instances' locations, then sends them one by one; one of
+  // them replaced meanwhile must still be sent, from its new file.
+  const std::string uid = "1.2.826.0.1.3680043.8.498.1.1.10";
+  const fs::path source = dir_.path() / "two.dcm";
+  write_instance(source, uid);
+  Archive archive(options());
+  ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kStored);
+  ossa::index::FindQuery query;
+  query.level = ossa::index::Level::kInstance;
+  query.conditions.push_back(ossa::index::make_condition(ossa::index::tags::kSopInstanceUid,
+                                                         ossa::index::Level::kInstance,
+                                                         ossa::index::ValueKind::kUid, uid));
+  const std::vector<ossa::index::InstanceLocation> read_before = archive.instances_for(query);
+  ASSERT_EQ(read_before.size(), 1u);
+  const fs::path before = archive.file_of(read_before[0]);
+  ASSERT_TRUE(fs::exists(before));
+  ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kReplaced);
+  ASSERT_FALSE(fs::exists(before));
+  const fs::path now = archive.file_of(read_before[0]);
+  EXPECT_NE(now, before);
+  EXPECT_TRUE(fs::exists(now));
+  EXPECT_EQ(ossa::dicom::read_instance_file(now).sop_instance_uid, uid);
+}
+
 }  // namespace
