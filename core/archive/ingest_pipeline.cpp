@@ -44,8 +44,11 @@ index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
     std::lock_guard<std::mutex> lock(mutex_);
     if (stream != nullptr && stream->answered_in_batch != 0) {
       // How long senders take to come back (1/8 weight per sample: steady, yet it follows a
-      // change of load or of instance size within a few batches).
-      const auto took = std::chrono::steady_clock::now() - stream->answered_at;
+      // change of load or of instance size within a few batches). A sender back after a pause
+      // (the next study, minutes later) counts as merely "too slow", or one pause would keep
+      // gathering off for a hundred batches.
+      const auto took = std::min<std::chrono::steady_clock::duration>(
+          std::chrono::steady_clock::now() - stream->answered_at, 2 * gather_window_.at_most);
       typical_return_ = typical_return_ == std::chrono::steady_clock::duration::zero()
                             ? took
                             : typical_return_ + (took - typical_return_) / 8;
