@@ -43,15 +43,11 @@ index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stream != nullptr && stream->answered_in_batch != 0) {
-      // How long senders take to come back (1/8 weight per sample: steady, yet it follows a
-      // change of load or of instance size within a few batches). A sender back after a pause
-      // (the next study, minutes later) counts as merely "too slow", or one pause would keep
-      // gathering off for a hundred batches.
-      const auto took = std::min<std::chrono::steady_clock::duration>(
-          std::chrono::steady_clock::now() - stream->answered_at, 2 * gather_window_.at_most);
-      typical_return_ = typical_return_ == std::chrono::steady_clock::duration::zero()
-                            ? took
-                            : typical_return_ + (took - typical_return_) / 8;
+      // How long senders take to come back: the median of the last few returns, so a sender
+      // back after a pause (the next study, minutes later) changes nothing, while a change of
+      // instance size shows within a few returns.
+      recent_returns_[returns_seen_++ % recent_returns_.size()] =
+          std::chrono::steady_clock::now() - stream->answered_at;
       if (stream->answered_in_batch == answered_batch_ && expected_back_ > 0)
         --expected_back_;  // back in time for the batch being gathered
     }
@@ -89,12 +85,20 @@ void IngestPipeline::gather(std::unique_lock<std::mutex>& lock) {
   // Worth it only when senders usually come back within the window: with large instances the
   // flush is bound by the bytes it writes, senders take longer to come back than it does, and
   // waiting would only leave the disk idle.
-  if (expected_back_ > 0 && !stopping_ && typical_return_ <= longest) {
+  if (expected_back_ > 0 && !stopping_ && typical_return() <= longest) {
     wake_.wait_for(lock, longest, [this] {
       return stopping_ || expected_back_ == 0 || queue_.size() >= kMaxBatch;
     });
   }
   expected_back_ = 0;  // whoever is not back now is not waited for again
+}
+
+std::chrono::steady_clock::duration IngestPipeline::typical_return() const {
+  const size_t known = std::min(returns_seen_, recent_returns_.size());
+  if (known == 0) return {};
+  auto sorted = recent_returns_;
+  std::nth_element(sorted.begin(), sorted.begin() + known / 2, sorted.begin() + known);
+  return sorted[known / 2];
 }
 
 IngestPipeline::Stats IngestPipeline::stats() const {

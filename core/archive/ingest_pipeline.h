@@ -33,6 +33,7 @@
 // is either moved into place (indexed and valid) or deleted (unknown). Start-up never scans the
 // store.
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -105,6 +106,8 @@ class IngestPipeline {
   void gather(std::unique_lock<std::mutex>& lock);
   // With the lock held: the batch is answered; its streaming senders are now expected back.
   void expect_back(const std::deque<Item*>& batch);
+  // With the lock held: the median of recent_returns_ (zero when none is known yet).
+  std::chrono::steady_clock::duration typical_return() const;
   void process(std::deque<Item*>& batch);
 
   storage::FileStore& store_;
@@ -117,8 +120,10 @@ class IngestPipeline {
   std::deque<Item*> queue_;
   uint64_t answered_batch_ = 0;  // number of the last batch answered (batches count from 1)
   size_t expected_back_ = 0;     // its streaming senders that have not returned yet
-  std::chrono::steady_clock::duration typical_return_{};  // answer to next instance, on average
-  std::chrono::steady_clock::duration last_flush_{};      // the writer's own
+  // How long senders took from an answer to their next instance, the last few times.
+  std::array<std::chrono::steady_clock::duration, 8> recent_returns_{};
+  size_t returns_seen_ = 0;
+  std::chrono::steady_clock::duration last_flush_{};  // the writer's own
   Stats stats_;
   bool stopping_ = false;
   std::thread writer_;

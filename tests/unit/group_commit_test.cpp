@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -52,9 +53,13 @@ class GroupCommitTest : public ::testing::Test {
     IngestPipeline pipeline(store_, index_, ossa::index::DuplicatePolicy::kOverwrite, durability_,
                             window);
     std::vector<std::thread> threads;
+    std::atomic<int> started{0};
     for (int s = 0; s < senders; ++s) {
       threads.emplace_back([&, s] {
         IngestStream stream;
+        // All begin together: a thread started late would send its first rounds alone.
+        ++started;
+        while (started.load() < senders) std::this_thread::yield();
         for (int i = 0; i < count; ++i) {
           const fs::path temp = store_.new_temp_path();
           write_instance(temp, "1.2.826.0.1.3680043.8.498.2.1." + std::to_string(s) + "." +
