@@ -32,8 +32,9 @@ struct ServiceContext {
   int queries = 0;
 };
 
-// C-STORE: receives the dataset bit for bit into a temp file, ingests it, and answers only once the
-// instance is durable. A returned bad condition means the association is broken.
+// C-STORE: receives the dataset bit for bit (in memory up to a limit, dicom/received_instance.h),
+// writes it to a temp file, ingests it, and answers only once the instance is durable. A returned
+// bad condition means the association is broken.
 OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                         T_DIMSE_C_StoreRQ& request);
 
