@@ -114,8 +114,7 @@ IngestResult Archive::ingest_received(const std::filesystem::path& temp_file,
 }
 
 IngestStats Archive::ingest_stats() const {
-  const IngestPipeline::Stats stats = pipeline_->stats();
-  return {stats.instances, stats.batches};
+  return pipeline_->stats();
 }
 
 IngestResult Archive::ingest_copy(const std::filesystem::path& source, IngestStream* stream) {

@@ -65,12 +65,6 @@ struct ArchiveOptions {
   bool prepare_temp_files = true;  // keep empty files ready for incoming instances (serve, import)
 };
 
-// Group commit at work: instances made durable, and in how many flushes.
-struct IngestStats {
-  uint64_t instances = 0;
-  uint64_t batches = 0;
-};
-
 struct IngestResult {
   enum class Kind { kStored, kReplaced, kDuplicateKept, kRejected };
   Kind kind = Kind::kRejected;

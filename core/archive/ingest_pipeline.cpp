@@ -101,7 +101,7 @@ std::chrono::steady_clock::duration IngestPipeline::typical_return() const {
   return sorted[known / 2];
 }
 
-IngestPipeline::Stats IngestPipeline::stats() const {
+IngestStats IngestPipeline::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
 }

@@ -86,12 +86,7 @@ class IngestPipeline {
   index::StoreResult commit(index::InstanceRecord& record, const std::filesystem::path& temp,
                             IngestStream* stream = nullptr);
 
-  // How well group commit works: instances made durable, in how many batches (one flush each).
-  struct Stats {
-    uint64_t instances = 0;
-    uint64_t batches = 0;
-  };
-  Stats stats() const;
+  IngestStats stats() const;
 
  private:
   struct Item {
@@ -124,7 +119,7 @@ class IngestPipeline {
   std::array<std::chrono::steady_clock::duration, 8> recent_returns_{};
   size_t returns_seen_ = 0;
   std::chrono::steady_clock::duration last_flush_{};  // the writer's own
-  Stats stats_;
+  IngestStats stats_;
   bool stopping_ = false;
   std::thread writer_;
 };

@@ -14,4 +14,10 @@ struct IngestStream {
   std::chrono::steady_clock::time_point answered_at;  // when
 };
 
+// Group commit at work: instances made durable, and in how many batches (one flush each).
+struct IngestStats {
+  uint64_t instances = 0;
+  uint64_t batches = 0;
+};
+
 }  // namespace ossa::archive

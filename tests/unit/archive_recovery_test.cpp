@@ -17,6 +17,7 @@
 #include "index/sqlite_index.h"
 #include "storage/file_store.h"
 #include "temp_dir.h"
+#include "test_instances.h"
 
 namespace {
 
@@ -25,20 +26,7 @@ using ossa::archive::Archive;
 using ossa::archive::ArchiveOptions;
 using ossa::testing::TempDir;
 
-// A small, valid Part-10 CT instance.
-void write_instance(const fs::path& file, const std::string& sop_uid) {
-  DcmFileFormat format;
-  DcmDataset* ds = format.getDataset();
-  ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
-  ds->putAndInsertString(DCM_SOPInstanceUID, sop_uid.c_str());
-  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.8.498.1");
-  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.8.498.1.1");
-  ds->putAndInsertString(DCM_PatientID, "RECOVERY");
-  ds->putAndInsertString(DCM_PatientName, "Recovery^Test");
-  ds->putAndInsertString(DCM_Modality, "CT");
-  ds->putAndInsertString(DCM_StudyDescription, std::string(2000, 'x').c_str());  // some bulk
-  ASSERT_TRUE(format.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
-}
+using ossa::testing::write_ct_instance;
 
 class ArchiveRecoveryTest : public ::testing::Test {
  protected:
@@ -56,7 +44,7 @@ class ArchiveRecoveryTest : public ::testing::Test {
   fs::path committed_but_not_moved(const std::string& sop_uid) {
     const ossa::storage::FileStore store(options().storage_root);
     const fs::path temp = store.new_temp_path();
-    write_instance(temp, sop_uid);
+    write_ct_instance(temp, sop_uid);
     ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(temp);
     info.record.file_path = ossa::storage::FileStore::relative_path_for(temp);
     info.record.file_size = fs::file_size(temp);
@@ -74,7 +62,7 @@ class ArchiveRecoveryTest : public ::testing::Test {
 
 TEST_F(ArchiveRecoveryTest, KeepsFlushedFilesAndDropsRowsWhoseFilesDidNotReachTheDisk) {
   const fs::path source = dir_.path() / "first.dcm";
-  write_instance(source, "1.2.826.0.1.3680043.8.498.1.1.1");
+  write_ct_instance(source, "1.2.826.0.1.3680043.8.498.1.1.1");
   {
     Archive archive(options());
     ASSERT_TRUE(archive.ingest_copy(source).ok());
@@ -104,7 +92,7 @@ TEST_F(ArchiveRecoveryTest, KeepsFlushedFilesAndDropsRowsWhoseFilesDidNotReachTh
   EXPECT_TRUE(index.pending_files().empty());
   // A dropped instance can be received again.
   const fs::path again = dir_.path() / "again.dcm";
-  write_instance(again, "1.2.826.0.1.3680043.8.498.1.1.3");
+  write_ct_instance(again, "1.2.826.0.1.3680043.8.498.1.1.3");
   EXPECT_EQ(archive.ingest_copy(again).kind, ossa::archive::IngestResult::Kind::kStored);
 }
 
@@ -113,7 +101,7 @@ TEST_F(ArchiveRecoveryTest, AReplacementLeavesNoTraceOfTheReplacedFile) {
   // the replaced file may be deleted once the batch is durable; here: the replacement is stored
   // and the first file is gone, nothing left in tmp/ or the journal.
   const fs::path source = dir_.path() / "one.dcm";
-  write_instance(source, "1.2.826.0.1.3680043.8.498.1.1.9");
+  write_ct_instance(source, "1.2.826.0.1.3680043.8.498.1.1.9");
   Archive archive(options());
   ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kStored);
   const std::string first = *archive.index().file_of_instance("1.2.826.0.1.3680043.8.498.1.1.9");
@@ -131,7 +119,7 @@ TEST_F(ArchiveRecoveryTest, ALocationReadBeforeAReplacementLeadsToTheNewFile) {
   // them replaced meanwhile must still be sent, from its new file.
   const std::string uid = "1.2.826.0.1.3680043.8.498.1.1.10";
   const fs::path source = dir_.path() / "two.dcm";
-  write_instance(source, uid);
+  write_ct_instance(source, uid);
   Archive archive(options());
   ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kStored);
   ossa::index::FindQuery query;
