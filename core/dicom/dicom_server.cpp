@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "archive/archive.h"
+#include "dicom/buffered_connection.h"
 #include "dicom/connection_intake.h"
 #include "dicom/negotiation.h"
 #include "dicom/services.h"
@@ -102,6 +103,11 @@ void DicomServer::open() {
   if (cond.bad()) {
     throw std::runtime_error(std::string("cannot initialise DCMTK's network: ") + cond.text());
   }
+  transport_layer_ = std::make_unique<BufferedTransportLayer>();
+  cond = ASC_setTransportLayer(network_, transport_layer_.get(), 0);  // 0: Ossa keeps ownership
+  if (cond.bad()) {
+    throw std::runtime_error(std::string("cannot set DCMTK's transport layer: ") + cond.text());
+  }
   // DCMTK opened its own listener on an ephemeral port of every interface; point its descriptor at
   // Ossa's socket instead (dup2 swaps atomically, so no other thread can take the number between).
   const int dcmtk_fd = DUL_networkSocket(network_->network);
@@ -183,11 +189,11 @@ void DicomServer::take_connection(int fd) {
     AssociationGuard guard{association};
     return;
   }
-  serve_association(association, fd);
+  serve_association(association);
   --associations_;
 }
 
-void DicomServer::serve_association(T_ASC_Association* association, int socket) {
+void DicomServer::serve_association(T_ASC_Association* association) {
   AssociationGuard guard{association};
   T_ASC_Parameters* params = association->params;
   const std::string calling = trimmed(params->DULparams.callingAPTitle);
@@ -243,7 +249,6 @@ void DicomServer::serve_association(T_ASC_Association* association, int socket) 
                      options_.dimse_timeout_seconds,
                      options_.acse_timeout_seconds,
                      options_.max_pdu,
-                     socket,
                      {}};
   const auto started = std::chrono::steady_clock::now();
   // One line per association: what hospital IT reads to see who sent what.

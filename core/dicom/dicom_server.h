@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ class Archive;
 }
 
 namespace ossa::dicom {
+
+class BufferedTransportLayer;
 
 struct ServerOptions {
   std::string aet = "OSSA";
@@ -45,10 +48,12 @@ class DicomServer {
 
  private:
   void take_connection(int fd);
-  void serve_association(T_ASC_Association* association, int socket);
+  void serve_association(T_ASC_Association* association);
 
   ServerOptions options_;
   archive::Archive& archive_;
+  // Creates each accepted association's connection (buffered writes for C-FIND bursts).
+  std::unique_ptr<BufferedTransportLayer> transport_layer_;
   T_ASC_Network* network_ = nullptr;
   int listen_fd_ = -1;
   std::atomic<int> connections_{0};   // accepted sockets with a thread (incl. not yet associated)

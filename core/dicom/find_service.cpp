@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMatchesPerCancelCheck = 16;
 
-// One pending response carrying `answer`; the socket's cork is told a message left.
+// One pending response carrying `answer`; the coalescing is told a message left.
 OFCondition send_pending(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
                          T_DIMSE_C_FindRQ& request, uint16_t status, DcmDataset* answer,
                          ResponseCoalescing& coalescing) {
@@ -50,7 +50,7 @@ OFCondition serve_provided_find(ServiceContext& ctx, T_ASC_PresentationContextID
   OFCondition send_error = EC_Normal;
   size_t matches = 0;
   archive::FindProviders::Outcome outcome;
-  ResponseCoalescing coalescing(ctx.socket);  // through the final response
+  ResponseCoalescing coalescing(ctx.association);  // through the final response
   try {
     outcome = providers.find(
         request.AffectedSOPClassUID, ctx.called_aet, identifier_to_json(identifier),
@@ -130,7 +130,7 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   bool cancelled = false;
   OFCondition send_error = EC_Normal;
   size_t matches = 0;
-  ResponseCoalescing coalescing(ctx.socket);  // through the final response
+  ResponseCoalescing coalescing(ctx.association);  // through the final response
   try {
     ctx.archive.find(find.query, [&](index::FindMatch&& match) {
       // A C-CANCEL is looked for every few matches (a poll() each): thousands of matches would

@@ -1,33 +1,28 @@
 #include "dicom/response_coalescing.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+#include "dicom/buffered_connection.h"
 
 namespace ossa::dicom {
 
-ResponseCoalescing::ResponseCoalescing(int socket, std::chrono::milliseconds max_delay)
-    : socket_(socket), max_delay_(max_delay) {
-  set_cork(true);
+ResponseCoalescing::ResponseCoalescing(T_ASC_Association* association,
+                                       std::chrono::milliseconds max_delay)
+    : connection_(buffered_connection_of(association)),
+      max_delay_(max_delay),
+      flushed_at_(std::chrono::steady_clock::now()) {
+  if (connection_) connection_->hold_writes();
 }
 
 ResponseCoalescing::~ResponseCoalescing() {
-  set_cork(false);
+  // A failure here shows up as a failed write or read on the association's next exchange.
+  if (connection_) connection_->release_writes();
 }
 
 void ResponseCoalescing::sent() {
-  if (socket_ < 0) return;
-  if (std::chrono::steady_clock::now() - corked_at_ < max_delay_) return;
-  set_cork(false);  // pushes the queued partial segment out
-  set_cork(true);
-}
-
-void ResponseCoalescing::set_cork(bool on) {
-  if (socket_ < 0) return;
-  const int value = on ? 1 : 0;
-  // A failure only loses the optimisation; the messages still go out.
-  ::setsockopt(socket_, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
-  if (on) corked_at_ = std::chrono::steady_clock::now();
+  if (!connection_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - flushed_at_ < max_delay_) return;
+  connection_->flush();
+  flushed_at_ = now;
 }
 
 }  // namespace ossa::dicom

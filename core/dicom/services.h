@@ -24,7 +24,6 @@ struct ServiceContext {
   int dimse_timeout_seconds;
   int acse_timeout_seconds;
   uint32_t max_pdu;
-  int socket;  // the association's TCP socket (owned by DCMTK), for socket options
   archive::IngestStream ingest_stream;  // its C-STOREs, one after another, for the group commit
   // What the association did, for its closing log line.
   int stored = 0;
