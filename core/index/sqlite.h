@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "index/error.h"
 
@@ -78,6 +79,8 @@ class Statement {
   bool is_null(int column) const;
   int64_t int64(int column) const;
   std::string text(int column) const;
+  // The column's text without a copy; valid until the next step, reset or column call.
+  std::string_view text_view(int column) const;
   std::optional<std::string> optional_text(int column) const;
 
  private:

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -15,6 +16,18 @@
 
 namespace ossa::index {
 namespace {
+
+// Resets a statement when the scope ends.
+class StatementReset {
+ public:
+  explicit StatementReset(sql::Statement& statement) : statement_(statement) {}
+  ~StatementReset() { statement_.reset(); }
+  StatementReset(const StatementReset&) = delete;
+  StatementReset& operator=(const StatementReset&) = delete;
+
+ private:
+  sql::Statement& statement_;
+};
 
 // A read transaction on a reader connection for the life of the object.
 class ReadSnapshot {
@@ -33,7 +46,7 @@ class ReadSnapshot {
   sql::Database& db_;
 };
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -68,7 +81,8 @@ CREATE TABLE IF NOT EXISTS studies(
   study_id TEXT,
   num_series INTEGER NOT NULL DEFAULT 0,
   num_instances INTEGER NOT NULL DEFAULT 0,
-  attrs TEXT NOT NULL
+  attrs TEXT NOT NULL,
+  modalities TEXT                        -- ModalitiesInStudy, '\'-joined (kept by the writer)
 );
 CREATE INDEX IF NOT EXISTS studies_patient_fk ON studies(patient_fk);
 CREATE INDEX IF NOT EXISTS studies_study_date ON studies(study_date, study_time);
@@ -166,6 +180,11 @@ CREATE TABLE IF NOT EXISTS stable_watch(
 CREATE INDEX IF NOT EXISTS stable_watch_last_at ON stable_watch(last_at);
 )SQL";
 
+// ModalitiesInStudy of the study `studies.id`, sorted, '\\'-joined (NULL when none is known).
+constexpr const char kModalitiesOfStudy[] =
+    "(SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series "
+    "WHERE study_fk = studies.id AND modality <> '' ORDER BY modality))";
+
 std::string tag_key(uint32_t tag) {
   char text[9];
   std::snprintf(text, sizeof text, "%08X", tag);
@@ -179,12 +198,64 @@ std::string to_json(const Attributes& attributes) {
   return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void merge_json(const std::string& text, Attributes& into) {
-  const auto object = nlohmann::json::parse(text, nullptr, false);
-  if (!object.is_object()) return;
-  for (const auto& [key, value] : object.items()) {
-    if (value.is_string()) into[static_cast<uint32_t>(std::stoul(key, nullptr, 16))] = value;
+// Reads a level's attributes ({"GGGGEEEE": "value", ...}, as to_json writes them) into `into`.
+// Streamed (SAX): a C-FIND parses two or more of these per match, and building a JSON tree
+// first cost more than the rest of reading the match. Values that are not strings and nested
+// structures are skipped; on malformed text, what was read before the error is kept.
+class AttributeReader : public nlohmann::json::json_sax_t {
+ public:
+  explicit AttributeReader(Attributes& into) : into_(into) {}
+
+  bool key(string_t& key) override {
+    tag_ = 0;
+    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), tag_, 16);
+    has_tag_ = depth_ == 1 && error == std::errc() && end == key.data() + key.size();
+    return true;
   }
+  bool string(string_t& value) override {
+    if (has_tag_ && depth_ == 1) into_[tag_] = std::move(value);
+    has_tag_ = false;
+    return true;
+  }
+  bool start_object(std::size_t) override { return enter(); }
+  bool end_object() override { return leave(); }
+  bool start_array(std::size_t) override { return enter(); }
+  bool end_array() override { return leave(); }
+  bool null() override { return skip(); }
+  bool boolean(bool) override { return skip(); }
+  bool number_integer(number_integer_t) override { return skip(); }
+  bool number_unsigned(number_unsigned_t) override { return skip(); }
+  bool number_float(number_float_t, const string_t&) override { return skip(); }
+  bool binary(binary_t&) override { return skip(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  bool enter() {
+    ++depth_;
+    has_tag_ = false;
+    return true;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+  bool skip() {
+    has_tag_ = false;
+    return true;
+  }
+
+  Attributes& into_;
+  int depth_ = 0;
+  uint32_t tag_ = 0;
+  bool has_tag_ = false;
+};
+
+void merge_json(std::string_view text, Attributes& into) {
+  AttributeReader reader(into);
+  nlohmann::json::sax_parse(text.begin(), text.end(), &reader, nlohmann::json::input_format_t::json,
+                            /*strict=*/true);
 }
 
 std::string person_name_key(const std::string& value) {
@@ -473,8 +544,21 @@ void SqliteIndex::create_schema() {
     }
   }
   if (current >= 1 && current < 5) writer_->exec("ALTER TABLE jobs ADD COLUMN origin_key TEXT");
+  if (current >= 1 && current < 6) {
+    // Once per archive: every study's ModalitiesInStudy, from then on kept as series come and go.
+    log::info("index: upgrading to schema 6 (ModalitiesInStudy kept in the studies row)");
+    bool has_column = false;
+    {
+      sql::Statement columns = writer_->prepare(
+          "SELECT 1 FROM pragma_table_info('studies') "
+          "WHERE name = 'modalities'");
+      has_column = columns.step();
+    }
+    if (!has_column) writer_->exec("ALTER TABLE studies ADD COLUMN modalities TEXT");
+    writer_->exec((std::string("UPDATE studies SET modalities = ") + kModalitiesOfStudy).c_str());
+  }
   writer_->exec(kSchema);
-  writer_->exec("PRAGMA user_version=5");
+  writer_->exec("PRAGMA user_version=6");
   tx.commit();
 }
 
@@ -605,6 +689,7 @@ int64_t SqliteIndex::ensure_series(const InstanceRecord& r, int64_t study_id) {
   writer_->cached("UPDATE studies SET num_series = num_series + 1 WHERE id = ?")
       .bind(1, study_id)
       .run();
+  refresh_study_modalities(study_id);
   writer_
       ->cached(
           "UPDATE patients SET num_series = num_series + 1 WHERE id = "
@@ -612,6 +697,12 @@ int64_t SqliteIndex::ensure_series(const InstanceRecord& r, int64_t study_id) {
       .bind(1, study_id)
       .run();
   return id;
+}
+
+void SqliteIndex::refresh_study_modalities(int64_t study_id) {
+  static const std::string update =
+      std::string("UPDATE studies SET modalities = ") + kModalitiesOfStudy + " WHERE id = ?";
+  writer_->cached(update.c_str()).bind(1, study_id).run();
 }
 
 void SqliteIndex::delete_instance_row(int64_t instance_id, int64_t series_id) {
@@ -640,6 +731,7 @@ void SqliteIndex::delete_instance_row(int64_t instance_id, int64_t series_id) {
   writer_->cached("UPDATE studies SET num_series = num_series - 1 WHERE id = ?")
       .bind(1, study_id)
       .run();
+  refresh_study_modalities(study_id);
   writer_->cached("UPDATE patients SET num_series = num_series - 1 WHERE id = ?")
       .bind(1, patient_id)
       .run();
@@ -962,32 +1054,44 @@ std::vector<InstanceLocation> SqliteIndex::find_instances(const FindQuery& query
   return out;
 }
 
+// The statement that reads one match of a C-FIND at `level` by its id: per level from PATIENT
+// down, the attributes and counters, then the computed attributes asked for. One text per
+// combination, built once, so each connection prepares it once (Database::cached).
+const char* SqliteIndex::find_row_sql(Level level, bool want_modalities, bool want_sop_classes) {
+  static const std::vector<std::string> texts = [] {
+    std::vector<std::string> all;
+    for (int depth = 0; depth < kLevelCount; ++depth) {
+      for (int variant = 0; variant < 4; ++variant) {
+        std::string select = "SELECT " + std::string(alias_of(static_cast<Level>(depth))) + ".id";
+        select += ", p.attrs, p.num_studies, p.num_series, p.num_instances";
+        if (depth >= 1) select += ", st.attrs, st.num_series, st.num_instances";
+        if (depth >= 2) select += ", se.attrs, se.num_instances";
+        if (depth >= 3) select += ", i.attrs, i.transfer_syntax_uid";
+        if (depth >= 1 && (variant & 1)) select += ", st.modalities";
+        if (depth >= 1 && (variant & 2)) {
+          select +=
+              ", (SELECT group_concat(sop_class_uid, '\\') FROM (SELECT DISTINCT n.sop_class_uid "
+              "FROM series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id "
+              "ORDER BY 1))";
+        }
+        all.push_back(select + from_clause(depth) + " WHERE " +
+                      alias_of(static_cast<Level>(depth)) + ".id = ?");
+      }
+    }
+    return all;
+  }();
+  const int variant = (want_modalities ? 1 : 0) | (want_sop_classes ? 2 : 0);
+  return texts[static_cast<size_t>(level) * 4 + variant].c_str();
+}
+
 void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) {
   const int depth = static_cast<int>(query.level);
-  std::string select = "SELECT " + std::string(alias_of(query.level)) + ".id";
-  // Columns: id, then per level from PATIENT down to the query level, its attrs and counters.
-  select += ", p.attrs, p.num_studies, p.num_series, p.num_instances";
-  if (depth >= 1) select += ", st.attrs, st.num_series, st.num_instances";
-  if (depth >= 2) select += ", se.attrs, se.num_instances";
-  if (depth >= 3) select += ", i.attrs, i.transfer_syntax_uid";
   const bool want_modalities = depth >= 1 && query.computed.count(tags::kModalitiesInStudy);
   const bool want_sop_classes = depth >= 1 && query.computed.count(tags::kSopClassesInStudy);
-  if (want_modalities) {
-    select +=
-        ", (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series "
-        "WHERE study_fk = st.id AND modality <> '' ORDER BY modality))";
-  }
-  if (want_sop_classes) {
-    select +=
-        ", (SELECT group_concat(sop_class_uid, '\\') FROM (SELECT DISTINCT n.sop_class_uid FROM "
-        "series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id ORDER BY 1))";
-  }
-  const std::string row_sql =
-      select + from_clause(depth) + " WHERE " + std::string(alias_of(query.level)) + ".id = ?";
 
   ReaderLease db(*this);
   const std::vector<int64_t> ids = matching_ids(*db, query);
-  sql::Statement row = db->prepare(row_sql);
+  sql::Statement& row = db->cached(find_row_sql(query.level, want_modalities, want_sop_classes));
   // Rows are read a page at a time in one read transaction (one snapshot and one set of locks
   // per page instead of per row), and the page is handed out after the transaction ends: no
   // snapshot stays open while the caller sends answers to a peer that may be slow.
@@ -997,6 +1101,9 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
     page.clear();
     {
       const ReadSnapshot snapshot(*db);
+      // Reset before the snapshot ends, whatever happens: a cached statement left stepping would
+      // keep its read lock after the connection goes back to the pool.
+      const StatementReset reset_row(row);
       for (size_t k = start; k < std::min(ids.size(), start + kPageSize); ++k) {
         row.reset();
         row.bind(1, ids[k]);
@@ -1004,28 +1111,27 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
         FindMatch match;
         Attributes& a = match.attributes;
         int col = 1;
-        merge_json(row.text(col++), a);
+        merge_json(row.text_view(col++), a);
         a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
         a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
         a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
         if (depth >= 1) {
-          merge_json(row.text(col++), a);
+          merge_json(row.text_view(col++), a);
           a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
           a[tags::kNumberOfStudyRelatedInstances] = int_text(row.int64(col++));
         }
         if (depth >= 2) {
-          merge_json(row.text(col++), a);
+          merge_json(row.text_view(col++), a);
           a[tags::kNumberOfSeriesRelatedInstances] = int_text(row.int64(col++));
         }
         if (depth >= 3) {
-          merge_json(row.text(col++), a);
+          merge_json(row.text_view(col++), a);
           a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
         }
         if (want_modalities) a[tags::kModalitiesInStudy] = row.text(col++);
         if (want_sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
         page.push_back(std::move(match));
       }
-      row.reset();
     }
     for (FindMatch& match : page) {
       if (!on_match(std::move(match))) return;

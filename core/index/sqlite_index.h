@@ -110,6 +110,7 @@ class SqliteIndex final : public Index {
   std::vector<std::unique_ptr<sql::Database>> idle_readers_;
 
   static std::string from_clause(int depth);
+  static const char* find_row_sql(Level level, bool want_modalities, bool want_sop_classes);
   std::vector<int64_t> matching_ids(sql::Database& db, const FindQuery& query);
   std::unique_ptr<sql::Database> acquire_reader();
   void release_reader(std::unique_ptr<sql::Database> reader);
@@ -118,6 +119,7 @@ class SqliteIndex final : public Index {
   int64_t ensure_study(const InstanceRecord& r, int64_t patient_id);
   int64_t ensure_series(const InstanceRecord& r, int64_t study_id);
   void delete_instance_row(int64_t instance_id, int64_t series_id);
+  void refresh_study_modalities(int64_t study_id);
 };
 
 namespace predicate {

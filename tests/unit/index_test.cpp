@@ -866,11 +866,43 @@ TEST_F(IndexTest, DeleteSeriesUpdatesCountsAndJournalsFiles) {
   EXPECT_EQ(pending, expected);
   // Study A keeps its PT series; its counts follow.
   const auto studies =
-      find_all(*index_, Level::kStudy, {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")});
+      find_all(*index_, Level::kStudy, {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")},
+               {tags::kModalitiesInStudy});
   ASSERT_EQ(studies.size(), 1u);
   EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedSeries), "1");
   EXPECT_EQ(studies[0].at(tags::kNumberOfStudyRelatedInstances), "1");
+  EXPECT_EQ(studies[0].at(tags::kModalitiesInStudy), "PT");  // the CT series is gone
   EXPECT_FALSE(index_->has_instance("1.2.3.1.1.1"));
+}
+
+TEST_F(IndexTest, AnIndexOfSchemaVersion5GainsModalitiesInStudyInTheStudiesRow) {
+  store_sample();
+  index_.reset();
+  {  // What Ossa's schema 5 had: ModalitiesInStudy computed per match, no studies.modalities.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE studies DROP COLUMN modalities; PRAGMA user_version=5;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  index_ = std::make_unique<Index>(file());
+  const auto rows = find_all(*index_, Level::kStudy, {}, {tags::kModalitiesInStudy});
+  EXPECT_EQ(column(rows, tags::kModalitiesInStudy), (V{"CT\\PT", "MR", "CT\\SR"}));
+  // And it is kept from then on: a new series of another modality joins its study's list.
+  Spec us;
+  us.study_uid = "1.2.3.2";
+  us.study_date = "20070110";
+  us.series_uid = "1.2.3.2.9";
+  us.modality = "US";
+  us.sop_uid = "1.2.3.2.9.1";
+  store(*index_, {make_record(us)});
+  const auto study =
+      find_all(*index_, Level::kStudy, {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.2")},
+               {tags::kModalitiesInStudy});
+  ASSERT_EQ(study.size(), 1u);
+  EXPECT_EQ(study[0].at(tags::kModalitiesInStudy), "MR\\US");
 }
 
 TEST_F(IndexTest, DeletePatientRemovesEverythingUnderIt) {
