@@ -209,16 +209,17 @@ std::vector<index::InstanceLocation> Archive::instances_for(const index::FindQue
   return index_->find_instances(query);
 }
 
-std::filesystem::path Archive::file_of(const index::InstanceLocation& instance) const {
-  std::filesystem::path file = store_->absolute(instance.file_path);
+index::InstanceLocation Archive::current_location(const index::InstanceLocation& instance) const {
   std::error_code ec;
-  if (std::filesystem::exists(file, ec)) return file;
-  // Replaced since `instance` was read (a send job resolves its instances before sending them
-  // one by one; the replaced file is deleted once its successor is durable): the index knows
-  // the instance's file now.
-  const std::optional<std::string> now = index_->file_of_instance(instance.sop_instance_uid);
-  if (now && *now != instance.file_path) return store_->absolute(*now);
-  return file;
+  if (std::filesystem::exists(store_->absolute(instance.file_path), ec)) return instance;
+  std::optional<index::InstanceLocation> now =
+      index_->location_of_instance(instance.sop_instance_uid);
+  if (now && now->file_path != instance.file_path) return std::move(*now);
+  return instance;
+}
+
+std::filesystem::path Archive::file_of(const index::InstanceLocation& instance) const {
+  return store_->absolute(instance.file_path);
 }
 
 size_t Archive::delete_entity(index::Level level, const std::string& key) {

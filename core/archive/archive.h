@@ -120,8 +120,12 @@ class Archive {
 
   // What a C-MOVE or C-GET of `query` sends: every instance under the matched entities.
   std::vector<index::InstanceLocation> instances_for(const index::FindQuery& query);
-  // The stored file of an instance (the path is checked against the store's naming); when the
-  // instance was replaced after `instance` was read, its current file.
+  // Where `instance` is now. A send job (or C-MOVE, C-GET) reads its instances' locations first
+  // and sends them one by one; an instance replaced meanwhile has lost its file (deleted once the
+  // successor is durable), and its current location may differ in file, transfer syntax and
+  // even SOP class. Unchanged when its file is still there or the instance is gone.
+  index::InstanceLocation current_location(const index::InstanceLocation& instance) const;
+  // The absolute path of a location's file (checked against the store's naming).
   std::filesystem::path file_of(const index::InstanceLocation& instance) const;
 
   // Deletes a patient (by Patient ID), a study, a series or an instance (by UID) with everything

@@ -159,7 +159,8 @@ SubOperationResult local_failure(const std::string& why) {
 SubOperationResult send_guarded(InstanceSender& sender, archive::Archive& archive,
                                 const index::InstanceLocation& item) {
   try {
-    return sender.send(item, archive.file_of(item));
+    const index::InstanceLocation now = archive.current_location(item);
+    return sender.send(now, archive.file_of(now));
   } catch (const std::exception& e) {
     return local_failure(e.what());
   }

@@ -622,7 +622,8 @@ bool send(const archive::Node& destination, const ScuOptions& options, archive::
       }
       SubOperationResult result;
       try {
-        result = sender->send(instances[i], archive.file_of(instances[i]));
+        const index::InstanceLocation now = archive.current_location(instances[i]);
+        result = sender->send(now, archive.file_of(now));
       } catch (const std::exception& e) {
         result = local_failure(e.what());
       }

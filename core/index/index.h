@@ -226,7 +226,14 @@ class Index {
   // The instances under whatever `query` matches at its level (a patient, studies, series or
   // instances), in a stable order: what C-MOVE and C-GET send.
   virtual std::vector<InstanceLocation> find_instances(const FindQuery& query) = 0;
-  virtual std::optional<std::string> file_of_instance(const std::string& sop_instance_uid) = 0;
+  // Where an instance is now (its file, transfer syntax and SOP class); nullopt when unknown.
+  virtual std::optional<InstanceLocation> location_of_instance(
+      const std::string& sop_instance_uid) = 0;
+  std::optional<std::string> file_of_instance(const std::string& sop_instance_uid) {
+    auto location = location_of_instance(sop_instance_uid);
+    if (!location) return std::nullopt;
+    return std::move(location->file_path);
+  }
   virtual Counts counts() = 0;
   // Refreshes the planner's statistics (cheap at any size). The server calls it at start; the
   // index also refreshes them as it grows.

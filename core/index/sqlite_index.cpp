@@ -1139,12 +1139,17 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
   }
 }
 
-std::optional<std::string> SqliteIndex::file_of_instance(const std::string& sop_instance_uid) {
+std::optional<InstanceLocation> SqliteIndex::location_of_instance(
+    const std::string& sop_instance_uid) {
   ReaderLease db(*this);
-  auto& q = db->cached("SELECT file_path FROM instances WHERE sop_instance_uid = ?");
+  auto& q = db->cached(
+      "SELECT sop_class_uid, transfer_syntax_uid, file_path FROM instances "
+      "WHERE sop_instance_uid = ?");
   q.bind(1, sop_instance_uid);
   if (!q.step()) return std::nullopt;
-  return q.text(0);
+  InstanceLocation location{q.text(0), sop_instance_uid, q.text(1), q.text(2)};
+  q.reset();
+  return location;
 }
 
 Counts SqliteIndex::counts() {

@@ -84,7 +84,8 @@ class SqliteIndex final : public Index {
 
   void find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) override;
   std::vector<InstanceLocation> find_instances(const FindQuery& query) override;
-  std::optional<std::string> file_of_instance(const std::string& sop_instance_uid) override;
+  std::optional<InstanceLocation> location_of_instance(
+      const std::string& sop_instance_uid) override;
   Counts counts() override;
   // ANALYZE, sampled (analysis_limit): milliseconds at any size.
   void refresh_statistics() override;

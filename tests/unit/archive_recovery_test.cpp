@@ -133,10 +133,39 @@ TEST_F(ArchiveRecoveryTest, ALocationReadBeforeAReplacementLeadsToTheNewFile) {
   ASSERT_TRUE(fs::exists(before));
   ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kReplaced);
   ASSERT_FALSE(fs::exists(before));
-  const fs::path now = archive.file_of(read_before[0]);
+  const fs::path now = archive.file_of(archive.current_location(read_before[0]));
   EXPECT_NE(now, before);
   EXPECT_TRUE(fs::exists(now));
   EXPECT_EQ(ossa::dicom::read_instance_file(now).sop_instance_uid, uid);
+}
+
+TEST_F(ArchiveRecoveryTest, AReplacementInAnotherTransferSyntaxIsSentInItsOwnSyntax) {
+  // The sender offers the stored syntax it is told: after a replacement that changed it, the
+  // location read before must not lead to the new file with the old syntax.
+  const std::string uid = "1.2.826.0.1.3680043.8.498.1.1.11";
+  const fs::path explicit_file = dir_.path() / "explicit.dcm";
+  const fs::path implicit_file = dir_.path() / "implicit.dcm";
+  write_ct_instance(explicit_file, uid, EXS_LittleEndianExplicit);
+  write_ct_instance(implicit_file, uid, EXS_LittleEndianImplicit);
+  Archive archive(options());
+  ASSERT_EQ(archive.ingest_copy(explicit_file).kind, ossa::archive::IngestResult::Kind::kStored);
+  ossa::index::FindQuery query;
+  query.level = ossa::index::Level::kInstance;
+  query.conditions.push_back(ossa::index::make_condition(ossa::index::tags::kSopInstanceUid,
+                                                         ossa::index::Level::kInstance,
+                                                         ossa::index::ValueKind::kUid, uid));
+  const std::vector<ossa::index::InstanceLocation> read_before = archive.instances_for(query);
+  ASSERT_EQ(read_before.size(), 1u);
+  EXPECT_EQ(read_before[0].transfer_syntax_uid, UID_LittleEndianExplicitTransferSyntax);
+  EXPECT_EQ(archive.current_location(read_before[0]).file_path, read_before[0].file_path);
+
+  ASSERT_EQ(archive.ingest_copy(implicit_file).kind, ossa::archive::IngestResult::Kind::kReplaced);
+  const ossa::index::InstanceLocation now = archive.current_location(read_before[0]);
+  EXPECT_NE(now.file_path, read_before[0].file_path);
+  EXPECT_EQ(now.transfer_syntax_uid, UID_LittleEndianImplicitTransferSyntax);
+  EXPECT_EQ(now.sop_instance_uid, uid);
+  EXPECT_EQ(now.sop_class_uid, UID_CTImageStorage);
+  EXPECT_TRUE(fs::exists(archive.file_of(now)));
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ namespace ossa::testing {
 
 // A CT instance of one study and series (the same for every SOP Instance UID), with 2 kB of text
 // so that a truncated file is told apart by its size.
-inline void write_ct_instance(const std::filesystem::path& file, const std::string& sop_uid) {
+inline void write_ct_instance(const std::filesystem::path& file, const std::string& sop_uid,
+                              E_TransferSyntax syntax = EXS_LittleEndianExplicit) {
   DcmFileFormat format;
   DcmDataset* ds = format.getDataset();
   ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
@@ -25,7 +26,7 @@ inline void write_ct_instance(const std::filesystem::path& file, const std::stri
   ds->putAndInsertString(DCM_PatientName, "Unit^Test");
   ds->putAndInsertString(DCM_Modality, "CT");
   ds->putAndInsertString(DCM_StudyDescription, std::string(2000, 'x').c_str());
-  ASSERT_TRUE(format.saveFile(file.c_str(), EXS_LittleEndianExplicit).good());
+  ASSERT_TRUE(format.saveFile(file.c_str(), syntax).good());
 }
 
 }  // namespace ossa::testing
