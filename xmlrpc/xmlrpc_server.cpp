@@ -122,11 +122,10 @@ void XmlRpcServer::open() {
     // A large answer (DBWindowFind of thousands of studies) needs tens of MB while it is built;
     // glibc keeps freed memory in the arena of the worker thread that used it, so every worker
     // would keep its own peak for good. Give it back to the system now.
-    res.set_content(response, "text/xml");
-    if (response.size() >= kTrimAfterResponseBytes) {
-      std::string().swap(response);
-      ::malloc_trim(0);
-    }
+    const bool large = response.size() >= kTrimAfterResponseBytes;
+    res.body = std::move(response);  // not set_content(), which would copy it once more
+    res.set_header("Content-Type", "text/xml");
+    if (large) ::malloc_trim(0);
   });
   const auto not_allowed = [check](const httplib::Request& req, httplib::Response& res) {
     if (!check(req, res)) return;

@@ -131,6 +131,7 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   OFCondition send_error = EC_Normal;
   size_t matches = 0;
   ResponseCoalescing coalescing(ctx.association);  // through the final response
+  FindResponseBuilder answers(find, ctx.own_aet);
   try {
     ctx.archive.find(find.query, [&](index::FindMatch&& match) {
       // A C-CANCEL is looked for every few matches (a poll() each): thousands of matches would
@@ -140,12 +141,11 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
         cancelled = true;
         return false;
       }
-      std::unique_ptr<DcmDataset> answer = build_find_response(find, match, ctx.own_aet);
       send_error = send_pending(ctx, pres_id, request,
                                 find.some_keys_unsupported
                                     ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
                                     : STATUS_FIND_Pending_MatchesAreContinuing,
-                                answer.get(), coalescing);
+                                &answers.build(match), coalescing);
       ++matches;
       return send_error.good();
     });

@@ -236,30 +236,54 @@ TranslatedFind translate_retrieve(DcmDataset& identifier, QueryModel model) {
   return f;
 }
 
+FindResponseBuilder::FindResponseBuilder(const TranslatedFind& find,
+                                         const std::string& retrieve_aet)
+    : find_(find) {
+  answer_.putAndInsertString(DCM_QueryRetrieveLevel, find.level_text.c_str());
+  answer_.putAndInsertString(DCM_RetrieveAETitle, retrieve_aet.c_str());
+  for (const DcmTag& t : find.return_keys) {
+    DcmTag with_vr(t);
+    if (with_vr.getEVR() == EVR_UNKNOWN || with_vr.getEVR() == EVR_UN) with_vr.setVR(EVR_LO);
+    answer_.insertEmptyElement(with_vr, OFTrue);
+  }
+  // Looked up after every insertion: a key asked for twice replaced its first element.
+  for (const DcmTag& t : find.return_keys) {
+    DcmElement* element = nullptr;
+    answer_.findAndGetElement(t, element);
+    values_.push_back(element);
+  }
+}
+
+DcmDataset& FindResponseBuilder::build(const index::FindMatch& match) {
+  bool all_ascii = true;
+  for (size_t k = 0; k < values_.size(); ++k) {
+    if (!values_[k]) continue;
+    const DcmTag& t = find_.return_keys[k];
+    const auto it = match.attributes.find(index::tag(t.getGroup(), t.getElement()));
+    static const std::string kNone;
+    const std::string& value = it == match.attributes.end() ? kNone : it->second;
+    all_ascii = all_ascii && is_ascii(value);
+    // A value the element's VR cannot hold leaves it empty, never with the last match's value.
+    if (values_[k]->putOFStringArray(OFString(value.c_str(), value.size())).bad()) {
+      values_[k]->clear();
+    }
+  }
+  if (all_ascii) return answer_;
+  // Prefer the caller's own character set (older viewers understand nothing else); fall back to
+  // UTF-8 when a value cannot be expressed in it. Converted on a copy: the next match may be ASCII.
+  text_ = std::make_unique<DcmDataset>(answer_);
+  const std::string requested = index::trim(find_.query_charset);
+  const bool converted = !requested.empty() && requested != "ISO_IR 192" &&
+                         convert_dataset_from_utf8(*text_, requested);
+  if (!converted) text_->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+  return *text_;
+}
+
 std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
                                                 const index::FindMatch& match,
                                                 const std::string& retrieve_aet) {
-  auto response = std::make_unique<DcmDataset>();
-  response->putAndInsertString(DCM_QueryRetrieveLevel, find.level_text.c_str());
-  response->putAndInsertString(DCM_RetrieveAETitle, retrieve_aet.c_str());
-  bool all_ascii = true;
-  for (const DcmTag& t : find.return_keys) {
-    const auto it = match.attributes.find(index::tag(t.getGroup(), t.getElement()));
-    const std::string value = it == match.attributes.end() ? std::string() : it->second;
-    all_ascii = all_ascii && is_ascii(value);
-    DcmTag with_vr(t);
-    if (with_vr.getEVR() == EVR_UNKNOWN || with_vr.getEVR() == EVR_UN) with_vr.setVR(EVR_LO);
-    response->putAndInsertOFStringArray(with_vr, OFString(value.c_str(), value.size()));
-  }
-  if (!all_ascii) {
-    // Prefer the caller's own character set (older viewers understand nothing else); fall back to
-    // UTF-8 when a value cannot be expressed in it.
-    const std::string requested = index::trim(find.query_charset);
-    const bool converted = !requested.empty() && requested != "ISO_IR 192" &&
-                           convert_dataset_from_utf8(*response, requested);
-    if (!converted) response->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
-  }
-  return response;
+  FindResponseBuilder builder(find, retrieve_aet);
+  return std::make_unique<DcmDataset>(builder.build(match));
 }
 
 }  // namespace ossa::dicom

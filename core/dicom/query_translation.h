@@ -35,9 +35,30 @@ TranslatedFind translate_find(DcmDataset& identifier, QueryModel model);
 // keys are used for matching (PS3.4 C.4.2.1.4).
 TranslatedFind translate_retrieve(DcmDataset& identifier, QueryModel model);
 
-// Builds the response identifier for one match: the requested keys (zero-length when the archive
+// Builds the response identifiers of one C-FIND: the requested keys (zero-length when the archive
 // has no value), unique keys of the levels above, the level, Retrieve AE Title, and the character
 // set that was used: the query's own when every value fits in it, UTF-8 otherwise.
+//
+// The elements are created once per query and only their values change from match to match:
+// creating and inserting a dozen elements per match cost about as much as encoding them.
+class FindResponseBuilder {
+ public:
+  // `find` must outlive the builder.
+  FindResponseBuilder(const TranslatedFind& find, const std::string& retrieve_aet);
+  FindResponseBuilder(const FindResponseBuilder&) = delete;
+  FindResponseBuilder& operator=(const FindResponseBuilder&) = delete;
+
+  // The identifier for `match`; valid until the next call.
+  DcmDataset& build(const index::FindMatch& match);
+
+ private:
+  const TranslatedFind& find_;
+  DcmDataset answer_;                 // ASCII answers: the level, Retrieve AE Title, return keys
+  std::vector<DcmElement*> values_;   // owned by answer_, one per return key
+  std::unique_ptr<DcmDataset> text_;  // an answer with non-ASCII text, in its character set
+};
+
+// One identifier built on its own (FindResponseBuilder for a whole C-FIND).
 std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
                                                 const index::FindMatch& match,
                                                 const std::string& retrieve_aet);

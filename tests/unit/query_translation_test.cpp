@@ -423,6 +423,44 @@ TEST(BuildFindResponse, AnswersInTheQuerysCharsetWhenPossible) {
   EXPECT_EQ(get(*r, DCM_PatientName), "Doe^John");
 }
 
+TEST(BuildFindResponse, OneBuilderForAWholeQueryCarriesNothingFromMatchToMatch) {
+  DcmDataset ds = identifier({{DCM_QueryRetrieveLevel, "STUDY"},
+                              {DCM_SpecificCharacterSet, "ISO_IR 100"},
+                              {DCM_PatientName, ""},
+                              {DCM_AccessionNumber, ""},
+                              {DCM_NumberOfStudyRelatedInstances, ""}});
+  const TranslatedFind f = translate_find(ds, QueryModel::kStudyRoot);
+  ASSERT_EQ(f.error_status, 0) << f.error;
+  ossa::dicom::FindResponseBuilder builder(f, "OSSA");
+
+  DcmDataset* r = &builder.build(match_of({{DCM_PatientName, "Müller^Hans"},
+                                           {DCM_AccessionNumber, "A1"},
+                                           {DCM_StudyInstanceUID, "1.2.3"},
+                                           {DCM_NumberOfStudyRelatedInstances, "3"}}));
+  EXPECT_EQ(get(*r, DCM_SpecificCharacterSet), "ISO_IR 100");
+  EXPECT_EQ(get(*r, DCM_PatientName), "M\xfcller^Hans");
+  EXPECT_EQ(get(*r, DCM_AccessionNumber), "A1");
+
+  // The next match is ASCII and has no accession number: no character set, no stale value.
+  r = &builder.build(match_of({{DCM_PatientName, "Doe^John"},
+                               {DCM_StudyInstanceUID, "1.2.4"},
+                               {DCM_NumberOfStudyRelatedInstances, "not a number"}}));
+  EXPECT_FALSE(r->tagExists(DCM_SpecificCharacterSet));
+  EXPECT_EQ(get(*r, DCM_PatientName), "Doe^John");
+  EXPECT_EQ(get(*r, DCM_StudyInstanceUID), "1.2.4");
+  EXPECT_TRUE(r->tagExists(DCM_AccessionNumber));
+  EXPECT_EQ(get(*r, DCM_AccessionNumber), "");
+  EXPECT_TRUE(r->tagExists(DCM_NumberOfStudyRelatedInstances));
+
+  // And the same as an identifier built on its own.
+  const FindMatch third = match_of({{DCM_PatientName, "Ωμέγα^Άλφα"}, {DCM_StudyInstanceUID, "9"}});
+  const auto alone = build_find_response(f, third, "OSSA");
+  r = &builder.build(third);
+  EXPECT_EQ(get(*r, DCM_SpecificCharacterSet), get(*alone, DCM_SpecificCharacterSet));
+  EXPECT_EQ(get(*r, DCM_PatientName), get(*alone, DCM_PatientName));
+  EXPECT_EQ(r->card(), alone->card());
+}
+
 TEST(BuildFindResponse, FallsBackToUtf8) {
   // Latin-1 query, Cyrillic name: not representable in Latin-1.
   DcmDataset latin1 = identifier({{DCM_QueryRetrieveLevel, "STUDY"},
