@@ -121,6 +121,7 @@ class SqliteIndex final : public Index {
   int64_t ensure_series(const InstanceRecord& r, int64_t study_id);
   void delete_instance_row(int64_t instance_id, int64_t series_id);
   void refresh_study_modalities(int64_t study_id);
+  void analyze();  // writer_mutex_ held
 };
 
 namespace predicate {
