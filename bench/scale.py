@@ -25,7 +25,8 @@ matter on it (issue 7).
    status decoded, its identifier skipped: the server's latency, judged against the targets)
    and through DCMTK's DcmSCU (every identifier decoded: what a DCMTK-based viewer waits).
    Start-up time: SIGTERM, then start `ossa serve` again and time from exec until an
-   A-ASSOCIATE-RQ is accepted (raw socket, polled every 2 ms), 3 times; the median and the first.
+   A-ASSOCIATE-RQ is accepted (raw socket, polled every 2 ms), 3 times; the median and the first;
+   then once more after dropping the page cache (as after a reboot) when run as root.
    C-MOVE of one study (movescu -> storescp, files counted).
    DBWindowFind over XML-RPC with a few typical predicates (match counts checked against the plan).
 4. Prints a markdown table for docs/performance.md and writes it to WORK/result.md.
@@ -644,6 +645,16 @@ def main():
         startups.append(server.start_timed())
         if len(startups) < 3:
             server.stop()
+    # After a reboot nothing of the index is in the page cache: one start-up from a cold cache,
+    # when this process may drop the caches (root), so that a start-up that reads much of the
+    # index shows up (a warm start hides it).
+    cold_startup = None
+    if os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        server.stop()
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        cold_startup = server.start_timed()
     sampler = RssSampler(server.proc.pid)
     sampler.start()
     try:
@@ -720,6 +731,11 @@ def main():
         ("start-up on the full archive (exec -> association accepted), median of 3",
          f"{statistics.median(startups):.3f} s (runs: {', '.join('%.3f' % s for s in startups)})", "< 1 s",
          statistics.median(startups) < TARGETS["startup_s"]),
+    ]
+    if cold_startup is not None:
+        checks.append(("start-up from a cold page cache (caches dropped first)", f"{cold_startup:.3f} s", "< 1 s",
+                       cold_startup < TARGETS["startup_s"]))
+    checks += [
         (f"C-MOVE of one study ({move['instances']} instances) to storescp",
          f"{move['seconds']:.2f} s, {move['received']} received", "all received", move["ok"]),
     ]
