@@ -8,6 +8,7 @@
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dicom/find_json.h"
+#include "dicom/pending_find_responses.h"
 #include "dicom/query_translation.h"
 #include "dicom/response_coalescing.h"
 #include "dicom/services.h"
@@ -132,6 +133,10 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
   size_t matches = 0;
   ResponseCoalescing coalescing(ctx.association);  // through the final response
   FindResponseBuilder answers(find, ctx.own_aet);
+  PendingFindResponses pending(ctx.association, pres_id, request,
+                               find.some_keys_unsupported
+                                   ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
+                                   : STATUS_FIND_Pending_MatchesAreContinuing);
   try {
     ctx.archive.find(find.query, [&](index::FindMatch&& match) {
       // A C-CANCEL is looked for every few matches (a poll() each): thousands of matches would
@@ -141,11 +146,8 @@ OFCondition serve_find(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
         cancelled = true;
         return false;
       }
-      send_error = send_pending(ctx, pres_id, request,
-                                find.some_keys_unsupported
-                                    ? STATUS_FIND_Pending_WarningUnsupportedOptionalKeys
-                                    : STATUS_FIND_Pending_MatchesAreContinuing,
-                                &answers.build(match), coalescing);
+      send_error = pending.send(answers.build(match));
+      coalescing.sent();
       ++matches;
       return send_error.good();
     });

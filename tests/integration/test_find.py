@@ -281,6 +281,27 @@ class FindTest(unittest.TestCase):
                 self.assertEqual(int(d.NumberOfStudyRelatedSeries), len(series))
                 self.assertEqual(int(d.NumberOfStudyRelatedInstances), sum(s[3] for s in series))
 
+    def test_answers_in_every_negotiated_transfer_syntax_and_small_pdus(self):
+        # The pending responses' identifiers are encoded in the presentation context's syntax and
+        # cut to the peer's maximum PDU: the same answers whatever was negotiated.
+        keys = [("PatientID", None), ("PatientName", None), ("StudyDate", None),
+                ("StudyDescription", "*"), ("ModalitiesInStudy", None),
+                ("NumberOfStudyRelatedInstances", None)]
+        reference = self.find(keys, "STUDY")
+        self.assert_matches(reference, "STUDY", ALL_STUDIES)
+
+        def answers(result):
+            return sorted(tuple(str(d.get(k, "")) for k in
+                                ("StudyInstanceUID", "PatientID", "PatientName", "StudyDate",
+                                 "ModalitiesInStudy", "NumberOfStudyRelatedInstances"))
+                          for d in result.datasets)
+
+        for options in (["-xi"], ["-xb"], ["-xe"], ["-pdu", "4096"]):
+            with self.subTest(options=options):
+                r = self.find(keys, "STUDY", options=options)
+                self.assert_matches(r, "STUDY", ALL_STUDIES, " ".join(options))
+                self.assertEqual(answers(r), answers(reference))
+
     def test_returned_patient_counts(self):
         r = self.find([("PatientName", None), ("PatientBirthDate", None),
                        ("NumberOfPatientRelatedStudies", None), ("(0010,2160)", None)],
