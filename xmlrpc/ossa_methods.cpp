@@ -214,9 +214,9 @@ xmlrpc_c::value find(Services& s, const xmlrpc_c::paramList& l, const CallContex
   dicom::TranslatedFind translated = dicom::translate_find(
       identifier, patient_root ? dicom::QueryModel::kPatientRoot : dicom::QueryModel::kStudyRoot);
   if (translated.error_status != 0) p.fail(translated.error);
+  dicom::FindResponseBuilder answers(translated, s.archive->own_aet());
   s.archive->find(translated.query, [&](index::FindMatch&& match) {
-    auto response = dicom::build_find_response(translated, match, s.archive->own_aet());
-    if (response) out.push_back(dataset_to_struct(*response));
+    out.push_back(dataset_to_struct(answers.build(match)));
     return static_cast<int64_t>(out.size()) < limit;
   });
   return xmlrpc_c::value_array(out);

@@ -279,11 +279,4 @@ DcmDataset& FindResponseBuilder::build(const index::FindMatch& match) {
   return *text_;
 }
 
-std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
-                                                const index::FindMatch& match,
-                                                const std::string& retrieve_aet) {
-  FindResponseBuilder builder(find, retrieve_aet);
-  return std::make_unique<DcmDataset>(builder.build(match));
-}
-
 }  // namespace ossa::dicom

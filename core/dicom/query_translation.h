@@ -58,9 +58,4 @@ class FindResponseBuilder {
   std::unique_ptr<DcmDataset> text_;  // an answer with non-ASCII text, in its character set
 };
 
-// One identifier built on its own (FindResponseBuilder for a whole C-FIND).
-std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find,
-                                                const index::FindMatch& match,
-                                                const std::string& retrieve_aet);
-
 }  // namespace ossa::dicom

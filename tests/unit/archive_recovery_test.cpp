@@ -114,6 +114,16 @@ TEST_F(ArchiveRecoveryTest, AReplacementLeavesNoTraceOfTheReplacedFile) {
   EXPECT_EQ(files_in(options().storage_root / "tmp"), 0u);
 }
 
+// What a send job reads before sending: the location of one instance, by SOP Instance UID.
+ossa::index::FindQuery instance_query(const std::string& sop_instance_uid) {
+  ossa::index::FindQuery query;
+  query.level = ossa::index::Level::kInstance;
+  query.conditions.push_back(
+      ossa::index::make_condition(ossa::index::tags::kSopInstanceUid, ossa::index::Level::kInstance,
+                                  ossa::index::ValueKind::kUid, sop_instance_uid));
+  return query;
+}
+
 TEST_F(ArchiveRecoveryTest, ALocationReadBeforeAReplacementLeadsToTheNewFile) {
   // A send job (or a C-MOVE) reads its instances' locations, then sends them one by one; one of
   // them replaced meanwhile must still be sent, from its new file.
@@ -122,12 +132,8 @@ TEST_F(ArchiveRecoveryTest, ALocationReadBeforeAReplacementLeadsToTheNewFile) {
   write_ct_instance(source, uid);
   Archive archive(options());
   ASSERT_EQ(archive.ingest_copy(source).kind, ossa::archive::IngestResult::Kind::kStored);
-  ossa::index::FindQuery query;
-  query.level = ossa::index::Level::kInstance;
-  query.conditions.push_back(ossa::index::make_condition(ossa::index::tags::kSopInstanceUid,
-                                                         ossa::index::Level::kInstance,
-                                                         ossa::index::ValueKind::kUid, uid));
-  const std::vector<ossa::index::InstanceLocation> read_before = archive.instances_for(query);
+  const std::vector<ossa::index::InstanceLocation> read_before =
+      archive.instances_for(instance_query(uid));
   ASSERT_EQ(read_before.size(), 1u);
   const fs::path before = archive.file_of(read_before[0]);
   ASSERT_TRUE(fs::exists(before));
@@ -149,12 +155,8 @@ TEST_F(ArchiveRecoveryTest, AReplacementInAnotherTransferSyntaxIsSentInItsOwnSyn
   write_ct_instance(implicit_file, uid, EXS_LittleEndianImplicit);
   Archive archive(options());
   ASSERT_EQ(archive.ingest_copy(explicit_file).kind, ossa::archive::IngestResult::Kind::kStored);
-  ossa::index::FindQuery query;
-  query.level = ossa::index::Level::kInstance;
-  query.conditions.push_back(ossa::index::make_condition(ossa::index::tags::kSopInstanceUid,
-                                                         ossa::index::Level::kInstance,
-                                                         ossa::index::ValueKind::kUid, uid));
-  const std::vector<ossa::index::InstanceLocation> read_before = archive.instances_for(query);
+  const std::vector<ossa::index::InstanceLocation> read_before =
+      archive.instances_for(instance_query(uid));
   ASSERT_EQ(read_before.size(), 1u);
   EXPECT_EQ(read_before[0].transfer_syntax_uid, UID_LittleEndianExplicitTransferSyntax);
   EXPECT_EQ(archive.current_location(read_before[0]).file_path, read_before[0].file_path);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdatset.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -16,7 +18,7 @@
 namespace {
 
 namespace tags = ossa::index::tags;
-using ossa::dicom::build_find_response;
+using ossa::dicom::FindResponseBuilder;
 using ossa::dicom::QueryModel;
 using ossa::dicom::translate_find;
 using ossa::dicom::TranslatedFind;
@@ -364,6 +366,13 @@ FindMatch match_of(const std::vector<std::pair<DcmTagKey, std::string>>& values)
   return m;
 }
 
+// One identifier from a builder of its own: what the first answer of a C-FIND carries.
+std::unique_ptr<DcmDataset> build_find_response(const TranslatedFind& find, const FindMatch& match,
+                                                const std::string& retrieve_aet) {
+  FindResponseBuilder builder(find, retrieve_aet);
+  return std::make_unique<DcmDataset>(builder.build(match));
+}
+
 TEST(BuildFindResponse, RequestedKeysLevelAndAe) {
   DcmDataset ds = identifier({{DCM_QueryRetrieveLevel, "STUDY"},
                               {DCM_PatientName, ""},
@@ -431,7 +440,7 @@ TEST(BuildFindResponse, OneBuilderForAWholeQueryCarriesNothingFromMatchToMatch) 
                               {DCM_NumberOfStudyRelatedInstances, ""}});
   const TranslatedFind f = translate_find(ds, QueryModel::kStudyRoot);
   ASSERT_EQ(f.error_status, 0) << f.error;
-  ossa::dicom::FindResponseBuilder builder(f, "OSSA");
+  FindResponseBuilder builder(f, "OSSA");
 
   DcmDataset* r = &builder.build(match_of({{DCM_PatientName, "Müller^Hans"},
                                            {DCM_AccessionNumber, "A1"},
