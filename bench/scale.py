@@ -696,21 +696,17 @@ def main():
     out.append("|---|---:|---:|---:|---:|---|---|")
     verdicts = []
     for label, kind, queries in rows:
-        times, matches, wrong = [], [], []
-        for name, _, expected in queries:
-            res = results.get(name, {})
-            times += res.get("times_ms", [])
-            matches.append(res.get("matches"))
-            if res.get("matches") != expected or "error" in res:
-                wrong.append(f"{name}: {res.get('matches')} matches (expected {expected}) {res.get('error', '')}")
+        matches = [results.get(name, {}).get("matches") for name, _, _ in queries]
+        times, decoded_times, wrong = [], [], []
+        for client, out_times, suffix in ((results, times, ""), (decoded, decoded_times, " (DcmSCU)")):
+            for name, _, expected in queries:
+                res = client.get(name, {})
+                out_times += res.get("times_ms", [])
+                if res.get("matches") != expected or "error" in res:
+                    wrong.append(f"{name}{suffix}: {res.get('matches')} matches (expected {expected}) "
+                                 f"{res.get('error', '')}")
         med, p95 = (statistics.median(times) if times else float("nan")), pct(times, 95)
-        decoded_times = [t for name, _, _ in queries for t in decoded.get(name, {}).get("times_ms", [])]
         decoded_med = statistics.median(decoded_times) if decoded_times else float("nan")
-        for name, _, expected in queries:
-            res = decoded.get(name, {})
-            if res.get("matches") != expected or "error" in res:
-                wrong.append(f"{name} (DcmSCU): {res.get('matches')} matches (expected {expected}) "
-                             f"{res.get('error', '')}")
         limit = {"indexed": TARGETS["indexed_ms"], "prefix": TARGETS["prefix_ms"]}.get(kind)
         met = (not wrong) and (limit is None or med < limit)
         if limit is not None:
