@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::xmlrpc {
 namespace {
@@ -152,7 +153,10 @@ void XmlRpcServer::open() {
 
 void XmlRpcServer::start() {
   if (!http_) open();
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    util::name_this_thread("ossa-xmlrpc");
+    http_->listen_after_bind();
+  });
   log::info("xml-rpc: listening on ", options_.bind, ":", options_.port,
             options_.token.empty() ? " (no token: loopback only)" : " (token required)");
 }

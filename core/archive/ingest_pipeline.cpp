@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::archive {
 namespace {
@@ -62,6 +63,7 @@ index::StoreResult IngestPipeline::commit(index::InstanceRecord& record,
 }
 
 void IngestPipeline::run() {
+  util::name_this_thread("ossa-ingest");
   while (true) {
     std::deque<Item*> batch;
     {

@@ -25,6 +25,7 @@
 #include "dicom/negotiation.h"
 #include "dicom/services.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::dicom {
 namespace {
@@ -144,6 +145,7 @@ int DicomServer::run(const std::atomic<bool>& stop) {
     ++connections_;
     try {
       std::thread([this, fd] {
+        util::name_this_thread("ossa-dicom");
         take_connection(fd);
         --connections_;
       }).detach();

@@ -9,6 +9,7 @@
 
 #include "http/testdbalive.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::http {
 namespace {
@@ -118,6 +119,7 @@ void HttpServer::open() {
 
 void HttpServer::start() {
   thread_ = std::thread([this] {
+    util::name_this_thread("ossa-http");
     if (!server_->listen_after_bind() && !stopping_) log::error("HTTP server stopped unexpectedly");
     finished_ = true;
   });

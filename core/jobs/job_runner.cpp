@@ -13,6 +13,7 @@
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::jobs {
 namespace {
@@ -86,6 +87,7 @@ void JobRunner::start() {
 }
 
 void JobRunner::work() {
+  util::name_this_thread("ossa-job");
   lower_this_threads_priority();
   while (!stopping_) {
     std::vector<index::Job> batch;

@@ -10,6 +10,7 @@
 #include "plugins/original_attributes.h"
 #include "plugins/plugin_dataset.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 namespace ossa::plugins {
 namespace {
@@ -96,14 +97,23 @@ void PluginHost::start() {
   for (auto& plugin : plugins_) {
     if (!plugin->on_stored.empty()) {
       Plugin* p = plugin.get();
-      threads_.emplace_back([this, p] { deliver_stored(*p); });
+      threads_.emplace_back([this, p] {
+        util::name_this_thread("ossa-on-stored");
+        deliver_stored(*p);
+      });
     }
     for (const auto& timer : plugin->timers) {
       Plugin* p = plugin.get();
-      threads_.emplace_back([this, p, timer] { run_timer(*p, timer); });
+      threads_.emplace_back([this, p, timer] {
+        util::name_this_thread("ossa-timer");
+        run_timer(*p, timer);
+      });
     }
   }
-  threads_.emplace_back([this] { deliver_stable(); });
+  threads_.emplace_back([this] {
+    util::name_this_thread("ossa-on-stable");
+    deliver_stable();
+  });
 }
 
 archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::path& file,

@@ -1,4 +1,5 @@
 #include "storage/temp_file_pool.h"
+#include "util/thread_name.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +11,10 @@ namespace ossa::storage {
 TempFilePool::TempFilePool(std::filesystem::path dir,
                            std::function<std::filesystem::path()> make_name, size_t stock)
     : dir_(std::move(dir)), make_name_(std::move(make_name)), stock_(stock) {
-  filler_ = std::thread([this] { run(); });
+  filler_ = std::thread([this] {
+    util::name_this_thread("ossa-tmp-pool");
+    run();
+  });
 }
 
 TempFilePool::~TempFilePool() {
