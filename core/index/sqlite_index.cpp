@@ -46,7 +46,7 @@ class ReadSnapshot {
   sql::Database& db_;
 };
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 const char* const kSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS patients(
@@ -82,12 +82,32 @@ CREATE TABLE IF NOT EXISTS studies(
   num_series INTEGER NOT NULL DEFAULT 0,
   num_instances INTEGER NOT NULL DEFAULT 0,
   attrs TEXT NOT NULL,
+  -- its patient's attrs, kept by the triggers below. (No comment may follow the next-to-last
+  -- column's comma: SQLite's DROP COLUMN of the last one then fails to parse the table.)
+  patient_attrs TEXT,
   modalities TEXT                        -- ModalitiesInStudy, '\'-joined (kept by the writer)
 );
 CREATE INDEX IF NOT EXISTS studies_patient_fk ON studies(patient_fk);
 CREATE INDEX IF NOT EXISTS studies_study_date ON studies(study_date, study_time);
 CREATE INDEX IF NOT EXISTS studies_accession_number ON studies(accession_number);
 CREATE INDEX IF NOT EXISTS studies_study_id ON studies(study_id);
+-- A study-level answer carries the patient's attributes; a copy in the studies row spares every
+-- match a second row look-up (and the second page it reads). Triggers keep the copy, whichever
+-- code writes a patient (ingest, demographics update, merge) or moves a study to another patient.
+CREATE TRIGGER IF NOT EXISTS studies_patient_attrs_on_insert AFTER INSERT ON studies
+BEGIN
+  UPDATE studies SET patient_attrs = (SELECT attrs FROM patients WHERE id = NEW.patient_fk)
+  WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS studies_patient_attrs_on_move AFTER UPDATE OF patient_fk ON studies
+BEGIN
+  UPDATE studies SET patient_attrs = (SELECT attrs FROM patients WHERE id = NEW.patient_fk)
+  WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS studies_patient_attrs_on_update AFTER UPDATE OF attrs ON patients
+BEGIN
+  UPDATE studies SET patient_attrs = NEW.attrs WHERE patient_fk = NEW.id;
+END;
 
 CREATE TABLE IF NOT EXISTS series(
   id INTEGER PRIMARY KEY,
@@ -185,6 +205,20 @@ constexpr const char kModalitiesOfStudy[] =
     "(SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series "
     "WHERE study_fk = studies.id AND modality <> '' ORDER BY modality))";
 
+// ALTER TABLE ADD COLUMN, unless the table has that column already (an index written by a newer
+// schema and labelled older, as the upgrade tests do).
+void add_column_once(sql::Database& db, const std::string& table, const std::string& definition) {
+  const std::string name = definition.substr(0, definition.find(' '));
+  bool has_column = false;
+  {
+    sql::Statement columns =
+        db.prepare("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = ?");
+    columns.bind(1, name);
+    has_column = columns.step();
+  }
+  if (!has_column) db.exec(("ALTER TABLE " + table + " ADD COLUMN " + definition).c_str());
+}
+
 std::string tag_key(uint32_t tag) {
   char text[9];
   std::snprintf(text, sizeof text, "%08X", tag);
@@ -253,6 +287,7 @@ class AttributeReader : public nlohmann::json::json_sax_t {
 };
 
 void merge_json(std::string_view text, Attributes& into) {
+  if (text.empty()) return;  // NULL column
   AttributeReader reader(into);
   nlohmann::json::sax_parse(text.begin(), text.end(), &reader, nlohmann::json::input_format_t::json,
                             /*strict=*/true);
@@ -557,18 +592,18 @@ void SqliteIndex::create_schema() {
   if (current >= 1 && current < 6) {
     // Once per archive: every study's ModalitiesInStudy, from then on kept as series come and go.
     log::info("index: upgrading to schema 6 (ModalitiesInStudy kept in the studies row)");
-    bool has_column = false;
-    {
-      sql::Statement columns = writer_->prepare(
-          "SELECT 1 FROM pragma_table_info('studies') "
-          "WHERE name = 'modalities'");
-      has_column = columns.step();
-    }
-    if (!has_column) writer_->exec("ALTER TABLE studies ADD COLUMN modalities TEXT");
+    add_column_once(*writer_, "studies", "modalities TEXT");
     writer_->exec((std::string("UPDATE studies SET modalities = ") + kModalitiesOfStudy).c_str());
   }
+  if (current >= 1 && current < 7) {
+    // Once per archive: each study gets its patient's attributes (the triggers keep them after).
+    log::info("index: upgrading to schema 7 (the patient's attributes in the studies row)");
+    add_column_once(*writer_, "studies", "patient_attrs TEXT");
+    writer_->exec(
+        "UPDATE studies SET patient_attrs = (SELECT attrs FROM patients WHERE id = patient_fk)");
+  }
   writer_->exec(kSchema);
-  writer_->exec("PRAGMA user_version=6");
+  writer_->exec("PRAGMA user_version=7");
   tx.commit();
 }
 
@@ -1003,9 +1038,11 @@ std::vector<StoreResult> SqliteIndex::store_instances(
 }
 
 // FROM clause joining the levels from PATIENT down to `depth`.
-std::string SqliteIndex::from_clause(int depth) {
+// Without `with_patients` (below PATIENT level only) it starts at the studies.
+std::string SqliteIndex::from_clause(int depth, bool with_patients) {
   std::string from = " FROM patients p";
-  if (depth >= 1) from += " JOIN studies st ON st.patient_fk = p.id";
+  if (depth >= 1)
+    from = with_patients ? from + " JOIN studies st ON st.patient_fk = p.id" : " FROM studies st";
   if (depth >= 2) from += " JOIN series se ON se.study_fk = st.id";
   if (depth >= 3) from += " JOIN instances i ON i.series_fk = se.id";
   return from;
@@ -1065,15 +1102,20 @@ std::vector<InstanceLocation> SqliteIndex::find_instances(const FindQuery& query
 }
 
 // The statement that reads one match of a C-FIND at `level` by its id: per level from PATIENT
-// down, the attributes and counters, then the computed attributes asked for. One text per
+// down, the attributes and counters (the patient's counters only when asked for), then the
+// computed attributes asked for. One text per
 // combination, built once, so each connection prepares it once (Database::cached).
-const char* SqliteIndex::find_row_sql(Level level, bool want_modalities, bool want_sop_classes) {
+const char* SqliteIndex::find_row_sql(Level level, const RowColumns& wanted) {
   static const std::vector<std::string> texts = [] {
     std::vector<std::string> all;
     for (int depth = 0; depth < kLevelCount; ++depth) {
-      for (int variant = 0; variant < 4; ++variant) {
+      for (int variant = 0; variant < 8; ++variant) {
+        // Below PATIENT level the patient's row is read only for its counters; its attributes
+        // come from the copy in the studies row.
+        const bool patient_row = depth == 0 || (variant & 4);
         std::string select = "SELECT " + std::string(alias_of(static_cast<Level>(depth))) + ".id";
-        select += ", p.attrs, p.num_studies, p.num_series, p.num_instances";
+        select += patient_row ? ", p.attrs, p.num_studies, p.num_series, p.num_instances"
+                              : ", st.patient_attrs";
         if (depth >= 1) select += ", st.attrs, st.num_series, st.num_instances";
         if (depth >= 2) select += ", se.attrs, se.num_instances";
         if (depth >= 3) select += ", i.attrs, i.transfer_syntax_uid";
@@ -1084,24 +1126,30 @@ const char* SqliteIndex::find_row_sql(Level level, bool want_modalities, bool wa
               "FROM series m JOIN instances n ON n.series_fk = m.id WHERE m.study_fk = st.id "
               "ORDER BY 1))";
         }
-        all.push_back(select + from_clause(depth) + " WHERE " +
+        all.push_back(select + from_clause(depth, patient_row) + " WHERE " +
                       alias_of(static_cast<Level>(depth)) + ".id = ?");
       }
     }
     return all;
   }();
-  const int variant = (want_modalities ? 1 : 0) | (want_sop_classes ? 2 : 0);
-  return texts[static_cast<size_t>(level) * 4 + variant].c_str();
+  const int variant =
+      (wanted.modalities ? 1 : 0) | (wanted.sop_classes ? 2 : 0) | (wanted.patient_counts ? 4 : 0);
+  return texts[static_cast<size_t>(level) * 8 + variant].c_str();
 }
 
 void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatch&&)>& on_match) {
   const int depth = static_cast<int>(query.level);
-  const bool want_modalities = depth >= 1 && query.computed.count(tags::kModalitiesInStudy);
-  const bool want_sop_classes = depth >= 1 && query.computed.count(tags::kSopClassesInStudy);
+  RowColumns wanted;
+  wanted.modalities = depth >= 1 && query.computed.count(tags::kModalitiesInStudy);
+  wanted.sop_classes = depth >= 1 && query.computed.count(tags::kSopClassesInStudy);
+  wanted.patient_counts = depth == 0 ||
+                          query.computed.count(tags::kNumberOfPatientRelatedStudies) ||
+                          query.computed.count(tags::kNumberOfPatientRelatedSeries) ||
+                          query.computed.count(tags::kNumberOfPatientRelatedInstances);
 
   ReaderLease db(*this);
   const std::vector<int64_t> ids = matching_ids(*db, query);
-  sql::Statement& row = db->cached(find_row_sql(query.level, want_modalities, want_sop_classes));
+  sql::Statement& row = db->cached(find_row_sql(query.level, wanted));
   // Rows are read a page at a time in one read transaction (one snapshot and one set of locks
   // per page instead of per row), and the page is handed out after the transaction ends: no
   // snapshot stays open while the caller sends answers to a peer that may be slow.
@@ -1122,9 +1170,11 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
         Attributes& a = match.attributes;
         int col = 1;
         merge_json(row.text_view(col++), a);
-        a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
-        a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
-        a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
+        if (wanted.patient_counts) {
+          a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
+          a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
+          a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
+        }
         if (depth >= 1) {
           merge_json(row.text_view(col++), a);
           a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
@@ -1138,8 +1188,8 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
           merge_json(row.text_view(col++), a);
           a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
         }
-        if (want_modalities) a[tags::kModalitiesInStudy] = row.text(col++);
-        if (want_sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
+        if (wanted.modalities) a[tags::kModalitiesInStudy] = row.text(col++);
+        if (wanted.sop_classes) a[tags::kSopClassesInStudy] = row.text(col++);
         page.push_back(std::move(match));
       }
     }

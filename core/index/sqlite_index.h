@@ -110,8 +110,14 @@ class SqliteIndex final : public Index {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<sql::Database>> idle_readers_;
 
-  static std::string from_clause(int depth);
-  static const char* find_row_sql(Level level, bool want_modalities, bool want_sop_classes);
+  static std::string from_clause(int depth, bool with_patients = true);
+  // What a C-FIND's row statement reads besides the levels' attributes and counters.
+  struct RowColumns {
+    bool modalities = false;      // ModalitiesInStudy
+    bool sop_classes = false;     // SOPClassesInStudy
+    bool patient_counts = false;  // NumberOfPatientRelated*: the patient's own row
+  };
+  static const char* find_row_sql(Level level, const RowColumns& wanted);
   std::vector<int64_t> matching_ids(sql::Database& db, const FindQuery& query);
   std::unique_ptr<sql::Database> acquire_reader();
   void release_reader(std::unique_ptr<sql::Database> reader);

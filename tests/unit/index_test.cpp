@@ -107,6 +107,10 @@ std::vector<Attributes> find_all(Index& index, Level level, std::vector<Conditio
   return out;
 }
 
+const std::set<uint32_t> kPatientCounts = {tags::kNumberOfPatientRelatedStudies,
+                                           tags::kNumberOfPatientRelatedSeries,
+                                           tags::kNumberOfPatientRelatedInstances};
+
 std::vector<std::string> column(const std::vector<Attributes>& rows, uint32_t t) {
   std::vector<std::string> out;
   for (const auto& a : rows) {
@@ -235,8 +239,9 @@ TEST_F(IndexTest, PatientLevelCounts) {
 
 TEST_F(IndexTest, StudyLevelCountsAndModalities) {
   store_sample();
-  const auto rows =
-      find_all(*index_, Level::kStudy, {}, {tags::kModalitiesInStudy, tags::kSopClassesInStudy});
+  const auto rows = find_all(
+      *index_, Level::kStudy, {},
+      {tags::kModalitiesInStudy, tags::kSopClassesInStudy, tags::kNumberOfPatientRelatedStudies});
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(column(rows, tags::kStudyInstanceUid), (V{"1.2.3.1", "1.2.3.2", "1.2.3.3"}));
   EXPECT_EQ(column(rows, tags::kNumberOfStudyRelatedSeries), (V{"2", "1", "2"}));
@@ -250,7 +255,10 @@ TEST_F(IndexTest, StudyLevelCountsAndModalities) {
   EXPECT_EQ(column(rows, tags::kNumberOfPatientRelatedStudies), (V{"2", "2", "1"}));
   EXPECT_EQ(column(rows, tags::kAccessionNumber), (V{"ACC-001", "ACC-002", "XYZ-9"}));
   // Not asked for: not computed.
-  EXPECT_EQ(find_all(*index_, Level::kStudy)[0].count(tags::kModalitiesInStudy), 0u);
+  const auto plain = find_all(*index_, Level::kStudy);
+  EXPECT_EQ(plain[0].count(tags::kModalitiesInStudy), 0u);
+  EXPECT_EQ(plain[0].count(tags::kNumberOfPatientRelatedStudies), 0u);
+  EXPECT_EQ(column(plain, tags::kPatientName), (V{"Doe^John", "Doe^John", "Müller^Hans"}));
 }
 
 TEST_F(IndexTest, ModalitiesInStudyMatching) {
@@ -509,7 +517,7 @@ TEST_F(IndexTest, DuplicateOverwrite) {
   EXPECT_EQ(c.studies, 1);
   EXPECT_EQ(c.series, 1);
   EXPECT_EQ(c.instances, 1);
-  const auto rows = find_all(*index_, Level::kInstance);
+  const auto rows = find_all(*index_, Level::kInstance, {}, kPatientCounts);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(column(rows, tags::kInstanceNumber), (V{"5"}));
   EXPECT_EQ(column(rows, tags::kNumberOfSeriesRelatedInstances), (V{"1"}));
@@ -541,8 +549,9 @@ TEST_F(IndexTest, DuplicateOverwriteKeepsCountsOfSiblings) {
   EXPECT_EQ(c.studies, 3);
   EXPECT_EQ(c.series, 5);  // 1.2.3.1.2 emptied and removed, 1.2.3.1.9 added
   EXPECT_EQ(c.instances, 7);
-  const auto series = find_all(*index_, Level::kSeries,
-                               {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")});
+  const auto series =
+      find_all(*index_, Level::kSeries, {cond(tags::kStudyInstanceUid, ValueKind::kUid, "1.2.3.1")},
+               kPatientCounts);
   EXPECT_EQ(column(series, tags::kSeriesInstanceUid), (V{"1.2.3.1.1", "1.2.3.1.9"}));
   EXPECT_EQ(column(series, tags::kNumberOfSeriesRelatedInstances), (V{"2", "1"}));
   EXPECT_EQ(column(series, tags::kNumberOfStudyRelatedSeries), (V{"2", "2"}));
@@ -925,6 +934,55 @@ TEST_F(IndexTest, AnIndexOfSchemaVersion5GainsModalitiesInStudyInTheStudiesRow) 
                {tags::kModalitiesInStudy});
   ASSERT_EQ(study.size(), 1u);
   EXPECT_EQ(study[0].at(tags::kModalitiesInStudy), "MR\\US");
+}
+
+// Study-level answers read the patient's attributes from the copy in the studies row; it follows
+// every change of the patient (demographics update, merge) and of the study's patient.
+TEST_F(IndexTest, StudiesCarryTheirPatientsCurrentAttributes) {
+  store_sample();  // P1 (Doe^John): studies 1.2.3.1 and 1.2.3.2; P2 (Müller^Hans): 1.2.3.3
+  const auto names = [&](Level level) {
+    return column(find_all(*index_, level), tags::kPatientName);
+  };
+  ASSERT_TRUE(index_->update_patient("P1", {{tags::kPatientName, "Doe^Jonathan"}}));
+  EXPECT_EQ(names(Level::kStudy), (V{"Doe^Jonathan", "Doe^Jonathan", "Müller^Hans"}));
+  EXPECT_EQ(names(Level::kSeries).front(), "Doe^Jonathan");
+  EXPECT_EQ(names(Level::kInstance).front(), "Doe^Jonathan");
+  // Name matching runs on the patients row; answers and matches agree.
+  const auto found = find_all(*index_, Level::kStudy,
+                              {cond(tags::kPatientName, ValueKind::kPersonName, "DOE^JONATHAN")});
+  EXPECT_EQ(column(found, tags::kStudyInstanceUid), (V{"1.2.3.1", "1.2.3.2"}));
+  // Merged into P2: the moved studies answer with P2's attributes.
+  ASSERT_TRUE(index_->merge_patient("P1", "P2"));
+  const auto merged = find_all(*index_, Level::kStudy);
+  EXPECT_EQ(column(merged, tags::kPatientId), (V{"P2", "P2", "P2"}));
+  EXPECT_EQ(column(merged, tags::kPatientName), (V{"Müller^Hans", "Müller^Hans", "Müller^Hans"}));
+  // Merged into an unknown ID: the patient takes it, its studies follow.
+  ASSERT_TRUE(index_->merge_patient("P2", "P7"));
+  EXPECT_EQ(column(find_all(*index_, Level::kStudy), tags::kPatientId), (V{"P7", "P7", "P7"}));
+}
+
+TEST_F(IndexTest, AnIndexOfSchemaVersion6GainsThePatientsAttributesInTheStudiesRow) {
+  store_sample();
+  index_.reset();
+  {  // What Ossa's schema 6 had: no studies.patient_attrs and no triggers keeping it.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(file().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP TRIGGER studies_patient_attrs_on_insert; "
+                           "DROP TRIGGER studies_patient_attrs_on_move; "
+                           "DROP TRIGGER studies_patient_attrs_on_update; "
+                           "ALTER TABLE studies DROP COLUMN patient_attrs; PRAGMA user_version=6;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  index_ = std::make_unique<Index>(file());
+  EXPECT_EQ(column(find_all(*index_, Level::kStudy), tags::kPatientName),
+            (V{"Doe^John", "Doe^John", "Müller^Hans"}));
+  // And kept from then on.
+  ASSERT_TRUE(index_->update_patient("P2", {{tags::kPatientSex, "M"}}));
+  EXPECT_EQ(column(find_all(*index_, Level::kStudy), tags::kPatientSex).back(), "M");
 }
 
 TEST_F(IndexTest, DeletePatientRemovesEverythingUnderIt) {
