@@ -146,8 +146,10 @@ class StoreScp:
     associations are served by concurrent child processes (as in a default storescp deployment).
     storescp binds every interface (no bind option); the port is free and the peers are local."""
 
-    def __init__(self, outdir, port=None, fork=True, max_pdu=131072, aet="OSSA", nice=0):
+    def __init__(self, outdir, port=None, fork=True, max_pdu=131072, aet="OSSA", nice=0,
+                 idle=False):
         self.nice = nice  # > 0: run at a lower CPU priority (a stand-in for another machine)
+        self.idle = idle  # SCHED_IDLE: only CPU time nothing else wants (a stand-in, too)
         self.outdir = os.path.abspath(outdir)
         self.port = port or free_port()
         self.fork = fork
@@ -161,6 +163,8 @@ class StoreScp:
                "-dhl", "-od", self.outdir]
         if self.nice:
             cmd = ["nice", "-n", str(self.nice)] + cmd
+        if self.idle:
+            cmd = ["chrt", "--idle", "0"] + cmd  # util-linux, essential on Debian
         if self.fork:
             cmd.append("--fork")
         cmd.append(str(self.port))

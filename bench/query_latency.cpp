@@ -20,9 +20,12 @@
 //   default  DCMTK's DcmSCU, which decodes every identifier into a dataset (what a DCMTK-based
 //            viewer does). On a 2-core machine its decoding, ~30 us per answer, is a large part
 //            of the time of queries with thousands of matches.
-//   --lean   reads each response's command (its status) and skips the identifier's bytes without
-//            decoding them (DIMSE_ignoreDataSet): the time is then the server's search, encoding
-//            and sending plus the transport, which is what the server's latency targets are about.
+//   --lean   reads the responses PDV by PDV (DCMTK's DUL) and skips the identifiers' bytes without
+//            decoding them; a command set is decoded only when it differs from the last pending
+//            one (the same bytes for every pending response of a query). The time is then the
+//            server's search, encoding and sending plus the transport, which is what the server's
+//            latency targets are about. (Decoding each command with DIMSE_receiveCommand cost the
+//            client ~14 us of CPU per answer, as much as the server spends, on the same 2 cores.)
 //
 // Exit status: 0 when every run of every query ended with status Success, 1 when a query failed
 // (its JSON carries "error"), 2 on a usage error, 3 when the association could not be opened.
@@ -39,6 +42,7 @@
 #include <vector>
 
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
 #include "dcmtk/dcmdata/dcpath.h"
 #include "dcmtk/dcmdata/dctk.h"
 #include "dcmtk/dcmnet/diutil.h"
@@ -369,28 +373,44 @@ class LeanFinder : public Finder {
     rq.Priority = DIMSE_PRIORITY_MEDIUM;
     OFCondition c = DIMSE_sendMessageUsingMemoryData(assoc_, pres_, &request, nullptr, &identifier,
                                                      nullptr, nullptr);
+    // The responses are read PDV by PDV from DCMTK's upper layer (DUL). A command set is decoded
+    // (DCMTK) only when its bytes differ from the last pending one: a server sends the same
+    // command set for every pending response of a query, so a long answer costs the client
+    // one comparison per match instead of a decoded command.
+    std::string command;
+    std::string pending_command;  // bytes of the last command decoded as pending
+    bool in_pending = false;
     while (c.good()) {
-      T_DIMSE_Message response{};
-      T_ASC_PresentationContextID pres = pres_;
-      DcmDataset* detail = nullptr;
-      c = DIMSE_receiveCommand(assoc_, DIMSE_BLOCKING, 0, &pres, &response, &detail);
-      delete detail;
+      DUL_PDV pdv{};
+      c = next_pdv(pdv);
       if (c.bad()) break;
-      if (response.CommandField != DIMSE_C_FIND_RSP) {
-        return makeOFCondition(0, 2, OF_error, "unexpected DIMSE command");
-      }
-      const T_DIMSE_C_FindRSP& rsp = response.msg.CFindRSP;
-      if (rsp.DataSetType != DIMSE_DATASET_NULL) {
-        DIC_UL bytes = 0;
-        DIC_UL pdvs = 0;
-        c = DIMSE_ignoreDataSet(assoc_, DIMSE_BLOCKING, 0, &bytes, &pdvs);
-        if (c.bad()) break;
-        if (is_pending(rsp.DimseStatus)) ++out.matches;
-      }
-      if (!is_pending(rsp.DimseStatus)) {
-        out.have_final = true;
-        out.final_status = rsp.DimseStatus;
-        break;
+      const char* bytes = static_cast<const char*>(pdv.data);
+      if (pdv.pdvType == DUL_COMMANDPDV) {
+        command.append(bytes, pdv.fragmentLength);
+        if (!pdv.lastPDV) continue;
+        if (!pending_command.empty() && command == pending_command) {
+          in_pending = true;
+        } else {
+          Uint16 status = 0;
+          Uint16 data_set_type = DIMSE_DATASET_NULL;
+          c = decode_command(command, status, data_set_type);
+          if (c.bad()) break;
+          in_pending = is_pending(status);
+          if (in_pending) {
+            pending_command = command;
+          } else {
+            out.have_final = true;
+            out.final_status = status;
+            if (data_set_type == DIMSE_DATASET_NULL) break;  // else its data set ends the loop
+          }
+        }
+        command.clear();
+      } else if (pdv.lastPDV) {  // the end of a data set
+        if (in_pending) {
+          ++out.matches;
+        } else if (out.have_final) {
+          break;
+        }
       }
     }
     return c;
@@ -406,6 +426,30 @@ class LeanFinder : public Finder {
   }
 
  private:
+  // The next PDV received on the association, reading a new PDU when none is waiting (what
+  // DIMSE does internally).
+  OFCondition next_pdv(DUL_PDV& pdv) {
+    if (DUL_NextPDV(&assoc_->DULassociation, &pdv).good()) return EC_Normal;
+    const OFCondition c = DUL_ReadPDVs(&assoc_->DULassociation, nullptr, DUL_BLOCK, 0);
+    if (c != DUL_PDATAPDUARRIVED) return c.bad() ? c : makeOFCondition(0, 3, OF_error, "no PDU");
+    return DUL_NextPDV(&assoc_->DULassociation, &pdv);
+  }
+
+  // Status and CommandDataSetType of a command set (always implicit VR little endian).
+  static OFCondition decode_command(const std::string& bytes, Uint16& status,
+                                    Uint16& data_set_type) {
+    DcmInputBufferStream stream;
+    stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+    stream.setEos();
+    DcmDataset command;
+    command.transferInit();
+    OFCondition c = command.read(stream, EXS_LittleEndianImplicit);
+    command.transferEnd();
+    if (c.good()) c = command.findAndGetUint16(DCM_Status, status);
+    if (c.good()) c = command.findAndGetUint16(DCM_CommandDataSetType, data_set_type);
+    return c;
+  }
+
   const char* model_ = nullptr;
   T_ASC_Network* net_ = nullptr;
   T_ASC_Association* assoc_ = nullptr;

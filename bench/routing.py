@@ -91,8 +91,8 @@ def run_once(args, mode, ossa_bin, plugin, datadir, count, associations, run_dir
                          "fsync": args.fsync == "on"}
     if mode == "all":
         dest_dir = tempfile.mkdtemp(prefix="ossa-routing-dest-", dir=args.destination_dir)
-        scp = benchlib.StoreScp(dest_dir, fork=True, aet="DEST",
-                                nice=args.destination_nice).start()
+        scp = benchlib.StoreScp(dest_dir, fork=True, aet="DEST", nice=args.destination_nice,
+                                idle=args.destination_idle).start()
         nodes = [{"name": "DEST", "aet": "DEST", "host": "127.0.0.1", "port": scp.port,
                   "send": True}]
     else:
@@ -161,6 +161,8 @@ def main():
     ap.add_argument("--log-level", default="warning", help="server log level (default warning)")
     ap.add_argument("--destination-nice", type=int, default=19,
                     help="CPU niceness of the destination storescp (default 19; see above)")
+    ap.add_argument("--destination-idle", action=argparse.BooleanOptionalAction, default=False,
+                    help="run the destination storescp at SCHED_IDLE (see above)")
     ap.add_argument("--destination-dir",
                     default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
                     help="where the destination storescp writes (default /dev/shm; see above)")

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <variant>
 
+#include "index/attributes_json.h"
 #include "index/sqlite_leases.h"
 #include "index/sqlite.h"
 #include "util/time_text.h"
@@ -223,74 +224,6 @@ std::string tag_key(uint32_t tag) {
   char text[9];
   std::snprintf(text, sizeof text, "%08X", tag);
   return text;
-}
-
-std::string to_json(const Attributes& attributes) {
-  nlohmann::json object = nlohmann::json::object();
-  for (const auto& [tag, value] : attributes) object[tag_key(tag)] = value;
-  // Replace, not throw, on invalid UTF-8: a value whose charset could not be decoded is still kept.
-  return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Reads a level's attributes ({"GGGGEEEE": "value", ...}, as to_json writes them) into `into`.
-// Streamed (SAX): a C-FIND parses two or more of these per match, and building a JSON tree
-// first cost more than the rest of reading the match. Values that are not strings and nested
-// structures are skipped; on malformed text, what was read before the error is kept.
-class AttributeReader : public nlohmann::json::json_sax_t {
- public:
-  explicit AttributeReader(Attributes& into) : into_(into) {}
-
-  bool key(string_t& key) override {
-    tag_ = 0;
-    const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), tag_, 16);
-    has_tag_ = depth_ == 1 && error == std::errc() && end == key.data() + key.size();
-    return true;
-  }
-  bool string(string_t& value) override {
-    if (has_tag_ && depth_ == 1) into_[tag_] = std::move(value);
-    has_tag_ = false;
-    return true;
-  }
-  bool start_object(std::size_t) override { return enter(); }
-  bool end_object() override { return leave(); }
-  bool start_array(std::size_t) override { return enter(); }
-  bool end_array() override { return leave(); }
-  bool null() override { return skip(); }
-  bool boolean(bool) override { return skip(); }
-  bool number_integer(number_integer_t) override { return skip(); }
-  bool number_unsigned(number_unsigned_t) override { return skip(); }
-  bool number_float(number_float_t, const string_t&) override { return skip(); }
-  bool binary(binary_t&) override { return skip(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
- private:
-  bool enter() {
-    ++depth_;
-    has_tag_ = false;
-    return true;
-  }
-  bool leave() {
-    --depth_;
-    return true;
-  }
-  bool skip() {
-    has_tag_ = false;
-    return true;
-  }
-
-  Attributes& into_;
-  int depth_ = 0;
-  uint32_t tag_ = 0;
-  bool has_tag_ = false;
-};
-
-void merge_json(std::string_view text, Attributes& into) {
-  if (text.empty()) return;  // NULL column
-  AttributeReader reader(into);
-  nlohmann::json::sax_parse(text.begin(), text.end(), &reader, nlohmann::json::input_format_t::json,
-                            /*strict=*/true);
 }
 
 std::string person_name_key(const std::string& value) {
@@ -689,7 +622,7 @@ int64_t SqliteIndex::ensure_patient(const InstanceRecord& r) {
   }
   bind_or_null(insert, 7, normalize_date(r.get(Level::kPatient, tags::kPatientBirthDate)));
   insert.bind(8, trim(r.get(Level::kPatient, tags::kPatientSex)));
-  insert.bind(9, to_json(r.attributes[static_cast<int>(Level::kPatient)]));
+  insert.bind(9, attributes_to_json(r.attributes[static_cast<int>(Level::kPatient)]));
   insert.run();
   return writer_->last_insert_id();
 }
@@ -707,7 +640,7 @@ int64_t SqliteIndex::ensure_study(const InstanceRecord& r, int64_t patient_id) {
   bind_or_null(insert, 4, normalize_time(r.get(Level::kStudy, tags::kStudyTime)));
   insert.bind(5, trim(r.get(Level::kStudy, tags::kAccessionNumber)));
   insert.bind(6, trim(r.get(Level::kStudy, tags::kStudyId)));
-  insert.bind(7, to_json(r.attributes[static_cast<int>(Level::kStudy)]));
+  insert.bind(7, attributes_to_json(r.attributes[static_cast<int>(Level::kStudy)]));
   insert.run();
   const int64_t id = writer_->last_insert_id();
   writer_->cached("UPDATE patients SET num_studies = num_studies + 1 WHERE id = ?")
@@ -728,7 +661,7 @@ int64_t SqliteIndex::ensure_series(const InstanceRecord& r, int64_t study_id) {
   insert.bind(3, trim(r.get(Level::kSeries, tags::kModality)));
   insert.bind(4, trim(r.get(Level::kSeries, tags::kSeriesNumber)));
   bind_or_null(insert, 5, normalize_date(r.get(Level::kSeries, tags::kSeriesDate)));
-  insert.bind(6, to_json(r.attributes[static_cast<int>(Level::kSeries)]));
+  insert.bind(6, attributes_to_json(r.attributes[static_cast<int>(Level::kSeries)]));
   insert.run();
   const int64_t id = writer_->last_insert_id();
   writer_->cached("UPDATE studies SET num_series = num_series + 1 WHERE id = ?")
@@ -853,7 +786,7 @@ bool SqliteIndex::update_patient(const std::string& patient_id, const Attributes
   }
   for (const auto& [id, json] : rows) {
     Attributes merged;
-    merge_json(json, merged);
+    merge_attributes_json(json, merged);
     for (const auto& [t, value] : attributes) {
       if (t != tags::kPatientId) merged[t] = value;  // the ID is the key: merge_patient changes it
     }
@@ -875,7 +808,7 @@ bool SqliteIndex::update_patient(const std::string& patient_id, const Attributes
     }
     bind_or_null(update, 5, normalize_date(get(tags::kPatientBirthDate)));
     update.bind(6, trim(get(tags::kPatientSex)));
-    update.bind(7, to_json(merged)).bind(8, id);
+    update.bind(7, attributes_to_json(merged)).bind(8, id);
     update.run();
   }
   tx.commit();
@@ -908,13 +841,13 @@ bool SqliteIndex::merge_patient(const std::string& old_patient_id,
     if (target == 0) {
       // The new ID is unknown: the old patient simply takes it.
       Attributes attrs;
-      merge_json(json, attrs);
+      merge_attributes_json(json, attrs);
       attrs[tags::kPatientId] = new_patient_id;
       attrs.erase(tags::kIssuerOfPatientId);
       writer_->cached("UPDATE patients SET patient_key = ?, patient_id = ?, attrs = ? WHERE id = ?")
           .bind(1, new_patient_id + '\x1f')
           .bind(2, new_patient_id)
-          .bind(3, to_json(attrs))
+          .bind(3, attributes_to_json(attrs))
           .bind(4, id)
           .run();
       target = id;
@@ -989,7 +922,7 @@ std::vector<StoreResult> SqliteIndex::store_instances(
     insert.bind(4, trim(r->get(Level::kInstance, tags::kInstanceNumber)));
     insert.bind(5, r->transfer_syntax_uid).bind(6, r->file_path);
     insert.bind(7, static_cast<int64_t>(r->file_size)).bind(8, now);
-    insert.bind(9, to_json(r->attributes[static_cast<int>(Level::kInstance)]));
+    insert.bind(9, attributes_to_json(r->attributes[static_cast<int>(Level::kInstance)]));
     insert.run();
     writer_->cached("UPDATE series SET num_instances = num_instances + 1 WHERE id = ?")
         .bind(1, series_id)
@@ -1169,23 +1102,23 @@ void SqliteIndex::find(const FindQuery& query, const std::function<bool(FindMatc
         FindMatch match;
         Attributes& a = match.attributes;
         int col = 1;
-        merge_json(row.text_view(col++), a);
+        merge_attributes_json(row.text_view(col++), a);
         if (wanted.patient_counts) {
           a[tags::kNumberOfPatientRelatedStudies] = int_text(row.int64(col++));
           a[tags::kNumberOfPatientRelatedSeries] = int_text(row.int64(col++));
           a[tags::kNumberOfPatientRelatedInstances] = int_text(row.int64(col++));
         }
         if (depth >= 1) {
-          merge_json(row.text_view(col++), a);
+          merge_attributes_json(row.text_view(col++), a);
           a[tags::kNumberOfStudyRelatedSeries] = int_text(row.int64(col++));
           a[tags::kNumberOfStudyRelatedInstances] = int_text(row.int64(col++));
         }
         if (depth >= 2) {
-          merge_json(row.text_view(col++), a);
+          merge_attributes_json(row.text_view(col++), a);
           a[tags::kNumberOfSeriesRelatedInstances] = int_text(row.int64(col++));
         }
         if (depth >= 3) {
-          merge_json(row.text_view(col++), a);
+          merge_attributes_json(row.text_view(col++), a);
           a[tag(0x0008, 0x3002)] = row.text(col++);  // Available Transfer Syntax UID
         }
         if (wanted.modalities) a[tags::kModalitiesInStudy] = row.text(col++);
