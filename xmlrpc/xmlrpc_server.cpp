@@ -116,6 +116,8 @@ void XmlRpcServer::open() {
   };
   http_->Post(R"(.*)", [this, check](const httplib::Request& req, httplib::Response& res) {
     if (!check(req, res)) return;
+    // The last large answer was freed only after it was sent, i.e. after its own trim below.
+    if (trim_before_next_.exchange(false)) ::malloc_trim(0);
     CallContext context{peer_of(req)};
     std::string method;
     std::string response = registry_.handle(req.body, context, method);
@@ -126,7 +128,10 @@ void XmlRpcServer::open() {
     const bool large = response.size() >= kTrimAfterResponseBytes;
     res.body = std::move(response);  // not set_content(), which would copy it once more
     res.set_header("Content-Type", "text/xml");
-    if (large) ::malloc_trim(0);
+    if (large) {
+      ::malloc_trim(0);
+      trim_before_next_ = true;
+    }
   });
   const auto not_allowed = [check](const httplib::Request& req, httplib::Response& res) {
     if (!check(req, res)) return;

@@ -8,6 +8,7 @@
 //  - Bodies over max_request_bytes: 413, before any parsing.
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +52,8 @@ class XmlRpcServer {
   Services services_;
   MethodRegistry registry_;
   std::unique_ptr<httplib::Server> http_;
+  // A large answer was sent since the last call: its memory is back in a worker's arena.
+  std::atomic<bool> trim_before_next_{false};
   std::thread thread_;
 };
 

@@ -1,10 +1,13 @@
 // `ossa serve`: runs the server until SIGTERM or SIGINT, then stops gracefully.
 
+#include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <cstdio>
 #include <thread>
@@ -21,6 +24,18 @@
 
 namespace ossa::app {
 namespace {
+
+// glibc gives threads up to 8 malloc arenas per core, and each keeps its own high-water mark:
+// a large XML-RPC answer (DBWindowFind of thousands of studies, ~40 MB while it is built) built on
+// one worker thread after another left each arena's peak in the RSS (118 MB after 30 such calls
+// at 10^6 instances; 83 MB with a single arena). One arena per core keeps the parallelism that
+// matters (no more threads run at once than there are cores; small allocations go through each
+// thread's cache anyway) and the RSS bounded. MALLOC_ARENA_MAX in the environment still wins.
+void limit_malloc_arenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  ::mallopt(M_ARENA_MAX, static_cast<int>(cores));
+}
 
 // Signals are taken synchronously by one thread (sigwait), so no work happens in a signal handler
 // and every other thread inherits the blocked mask.
@@ -60,6 +75,7 @@ int run_serve(const std::vector<std::string>& arguments) {
   config::Config cfg;
   if (!load_config_or_report(config_path, cfg)) return 2;
   static SignalWatcher signals;  // before any thread starts
+  limit_malloc_arenas();         // before any thread allocates
   if (!prepare_process(cfg)) return 1;
 
   log::info("Ossa ", OSSA_VERSION_STRING, " starting with ", cfg.source.string());
