@@ -51,8 +51,10 @@ ASSOCIATION_COUNTS = ingest.ASSOCIATION_COUNTS
 class RoutingServer(benchlib.OssaServer):
     """benchlib's server plus `nodes:` and `plugins:` sections (JSON flow style is YAML)."""
 
-    def __init__(self, ossa_bin, root, plugin=None, plugin_config=None, nodes=(), **kw):
+    def __init__(self, ossa_bin, root, plugin=None, plugin_config=None, nodes=(), send_share=None,
+                 **kw):
         super().__init__(ossa_bin, root, **kw)
+        self.send_share = send_share
         self.plugin = plugin
         self.plugin_config = plugin_config
         self.nodes = list(nodes)
@@ -60,6 +62,8 @@ class RoutingServer(benchlib.OssaServer):
     def write_config(self):
         super().write_config()
         with open(self.config, "a") as f:
+            if self.send_share is not None:
+                f.write(f"jobs: {{send_share_while_ingesting: {self.send_share}}}\n")
             if self.nodes:
                 f.write("nodes: %s\n" % json.dumps(self.nodes))
             if self.plugin:
@@ -101,7 +105,7 @@ def run_once(args, mode, ossa_bin, plugin, datadir, count, associations, run_dir
     server = RoutingServer(ossa_bin, os.path.join(run_dir, "ossa"),
                            plugin=plugin if mode != "none" else None,
                            plugin_config=plugin_config, nodes=nodes,
-                           log_level=args.log_level).start()
+                           send_share=args.send_share, log_level=args.log_level).start()
     os.sync()
     forwarded_after = None
     try:
@@ -161,6 +165,8 @@ def main():
     ap.add_argument("--log-level", default="warning", help="server log level (default warning)")
     ap.add_argument("--destination-nice", type=int, default=19,
                     help="CPU niceness of the destination storescp (default 19; see above)")
+    ap.add_argument("--send-share", type=int, default=None,
+                    help="jobs.send_share_while_ingesting for the server (default: the server's, 10)")
     ap.add_argument("--destination-idle", action=argparse.BooleanOptionalAction, default=False,
                     help="run the destination storescp at SCHED_IDLE (see above)")
     ap.add_argument("--destination-dir",

@@ -308,8 +308,8 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
 
   r.for_each_key(
       root, "",
-      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "xmlrpc", "log", "http",
-       "watchdog"},
+      {"server", "storage", "index", "nodes", "plugins", "plugin_host", "jobs", "xmlrpc", "log",
+       "http", "watchdog"},
       [&](const std::string& section, const YAML::Node& node) {
         if (section == "server") {
           r.for_each_key(
@@ -466,6 +466,12 @@ Config parse(const YAML::Node& root, const std::string& origin_name,
                   h.stable_after_seconds = static_cast<int>(r.int_value(v, key, 1, 86400));
                 }
               });
+        } else if (section == "jobs") {
+          r.for_each_key(node, section, {"send_share_while_ingesting"},
+                         [&](const std::string& key, const YAML::Node& v) {
+                           cfg.jobs.send_share_while_ingesting =
+                               static_cast<int>(r.int_value(v, key, 1, 100));
+                         });
         } else if (section == "http") {
           parse_http(r, node, cfg.http);
         } else if (section == "watchdog") {

@@ -130,6 +130,7 @@ int run_serve(const std::vector<std::string>& arguments) {
   job_options.scu.max_pdu = cfg.server.max_pdu;
   job_options.scu.acse_timeout = cfg.server.acse_timeout_seconds;
   job_options.scu.dimse_timeout = cfg.server.dimse_timeout_seconds;
+  job_options.send_share_while_ingesting = cfg.jobs.send_share_while_ingesting;
   jobs::JobRunner job_runner(archive, job_options);
   job_runner.start();
   // The XML-RPC control interface. Opened before "ready" so that a port in use stops start-up.

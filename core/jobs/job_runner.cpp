@@ -12,6 +12,7 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "jobs/send_pacer.h"
 #include "util/log.h"
 #include "util/thread_name.h"
 
@@ -201,11 +202,18 @@ void JobRunner::run_send(std::vector<index::Job>& jobs, const archive::Node& nod
     return std::all_of(cancelled.begin(), cancelled.end(), [](bool c) { return c; });
   };
   std::string why;
+  SendPacer pacer([this] { return archive_.ingest_stats().batches; },
+                  options_.send_share_while_ingesting);
+  auto sending_since = std::chrono::steady_clock::now();
   const bool ok =
       to_send.empty() ||
       dicom::send(
           node, options_.scu, archive_, to_send,
           [&](size_t i, const dicom::SubOperationResult& r) {
+            const auto pause = pacer.pause_after(std::chrono::steady_clock::now() - sending_since);
+            if (pause > std::chrono::steady_clock::duration::zero() && !stopping_)
+              std::this_thread::sleep_for(pause);
+            sending_since = std::chrono::steady_clock::now();
             index::Job& job = jobs[owner[i]];
             if (r.status == 0 || r.is_warning()) {
               ++job.completed;

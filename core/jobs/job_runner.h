@@ -25,6 +25,8 @@ struct JobRunnerOptions {
   dicom::ScuOptions scu;
   int workers = 2;
   int max_attempts = 8;
+  // Percent of a sender's time while instances arrive (jobs.send_share_while_ingesting).
+  int send_share_while_ingesting = 10;
 };
 
 // How many due send jobs to one node a worker takes together onto one association.

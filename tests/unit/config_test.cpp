@@ -132,7 +132,7 @@ TEST(Config, UnknownTopLevelKey) {
   EXPECT_EQ(e->column(), 1);
   EXPECT_NE(e->message().find("unknown key"), std::string::npos) << e->message();
   // The message lists the keys that are allowed.
-  EXPECT_NE(e->message().find("server, storage, index, nodes, plugins, plugin_host, "),
+  EXPECT_NE(e->message().find("server, storage, index, nodes, plugins, plugin_host, jobs, "),
             std::string::npos)
       << e->message();
   EXPECT_EQ(std::string(e->what()).rfind("/etc/ossa/ossa.yaml:5:1: servr: ", 0), 0u) << e->what();
@@ -521,6 +521,27 @@ TEST(Config, RepositoryFileDocumentsHttpAndWatchdog) {
   EXPECT_EQ(c.http.bind, "127.0.0.1");
   EXPECT_EQ(c.watchdog.failures_before_restart, 3);
   EXPECT_EQ(c.watchdog.grace_seconds, 45);
+}
+
+TEST(Config, JobsSendShare) {
+  EXPECT_EQ(load_config_text(kPaths, kOrigin).jobs.send_share_while_ingesting, 10);
+  EXPECT_EQ(load_config_text(kPaths + "jobs:\n  send_share_while_ingesting: 100\n", kOrigin)
+                .jobs.send_share_while_ingesting,
+            100);
+  EXPECT_EQ(load_config_file(fs::path(OSSA_SOURCE_DIR) / "config" / "ossa.yaml")
+                .jobs.send_share_while_ingesting,
+            10);
+  for (const char* bad :
+       {"jobs:\n  send_share_while_ingesting: 0\n", "jobs:\n  send_share_while_ingesting: 101\n"}) {
+    const auto e = load_error(kPaths + bad);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->key(), "jobs.send_share_while_ingesting");
+    EXPECT_EQ(e->line(), 6);
+    EXPECT_NE(e->message().find("1 to 100"), std::string::npos) << e->message();
+  }
+  const auto unknown = load_error(kPaths + "jobs:\n  workers: 4\n");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->key(), "jobs.workers");
 }
 
 // ---- xmlrpc: section ----------------------------------------------------------------------------

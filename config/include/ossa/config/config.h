@@ -69,6 +69,13 @@ struct PluginHostConfig {
   int stable_after_seconds = 60;    // a study without new instances this long is "stable"
 };
 
+// The server's durable jobs (sends to nodes, routing's forwards, retrieves).
+struct JobsConfig {
+  // While instances are arriving, background sends use at most this share (percent) of their
+  // workers' time, pausing between instances, and catch up at full speed in the pauses.
+  int send_share_while_ingesting = 10;
+};
+
 // The XML-RPC control interface (OsiriX-compatible methods and ossa.*).
 struct XmlRpcConfig {
   bool enabled = true;
@@ -109,6 +116,7 @@ struct Config {
   std::vector<NodeConfig> nodes;
   std::vector<PluginConfig> plugins;
   PluginHostConfig plugin_host;
+  JobsConfig jobs;
   LogConfig log;
   XmlRpcConfig xmlrpc;
   HttpConfig http;
