@@ -166,7 +166,7 @@ def main():
     ap.add_argument("--destination-nice", type=int, default=19,
                     help="CPU niceness of the destination storescp (default 19; see above)")
     ap.add_argument("--send-share", type=int, default=None,
-                    help="jobs.send_share_while_ingesting for the server (default: the server's, 10)")
+                    help="jobs.send_share_while_ingesting for the server (default: the server's, 5)")
     ap.add_argument("--destination-idle", action=argparse.BooleanOptionalAction, default=False,
                     help="run the destination storescp at SCHED_IDLE (see above)")
     ap.add_argument("--destination-dir",

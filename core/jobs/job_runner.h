@@ -26,7 +26,7 @@ struct JobRunnerOptions {
   int workers = 2;
   int max_attempts = 8;
   // Percent of a sender's time while instances arrive (jobs.send_share_while_ingesting).
-  int send_share_while_ingesting = 10;
+  int send_share_while_ingesting = 5;
 };
 
 // How many due send jobs to one node a worker takes together onto one association.

@@ -524,13 +524,13 @@ TEST(Config, RepositoryFileDocumentsHttpAndWatchdog) {
 }
 
 TEST(Config, JobsSendShare) {
-  EXPECT_EQ(load_config_text(kPaths, kOrigin).jobs.send_share_while_ingesting, 10);
+  EXPECT_EQ(load_config_text(kPaths, kOrigin).jobs.send_share_while_ingesting, 5);
   EXPECT_EQ(load_config_text(kPaths + "jobs:\n  send_share_while_ingesting: 100\n", kOrigin)
                 .jobs.send_share_while_ingesting,
             100);
   EXPECT_EQ(load_config_file(fs::path(OSSA_SOURCE_DIR) / "config" / "ossa.yaml")
                 .jobs.send_share_while_ingesting,
-            10);
+            5);
   for (const char* bad :
        {"jobs:\n  send_share_while_ingesting: 0\n", "jobs:\n  send_share_while_ingesting: 101\n"}) {
     const auto e = load_error(kPaths + bad);

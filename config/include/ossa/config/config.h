@@ -73,7 +73,7 @@ struct PluginHostConfig {
 struct JobsConfig {
   // While instances are arriving, background sends use at most this share (percent) of their
   // workers' time, pausing between instances, and catch up at full speed in the pauses.
-  int send_share_while_ingesting = 10;
+  int send_share_while_ingesting = 5;
 };
 
 // The XML-RPC control interface (OsiriX-compatible methods and ossa.*).
