@@ -20,7 +20,11 @@ ResponseCoalescing::~ResponseCoalescing() {
 void ResponseCoalescing::sent() {
   if (!connection_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (now - flushed_at_ < max_delay_) return;
+  // The first message leaves at once: a viewer lists the first match without waiting, and a
+  // client that cancels after the first answers gets its C-CANCEL to us while the rest is still
+  // being encoded (held, the first 64 KiB left together, often with all of a few hundred matches).
+  if (any_sent_ && now - flushed_at_ < max_delay_) return;
+  any_sent_ = true;
   connection_->flush();
   flushed_at_ = now;
 }

@@ -4,9 +4,9 @@
 // A C-FIND with hundreds of matches sends two small PDUs per match (command and identifier, a
 // few hundred bytes each), and DCMTK writes each PDU with two system calls. While a
 // ResponseCoalescing is alive, the association's connection holds those bytes in memory
-// (dicom/buffered_connection.h) and writes them in blocks of up to 64 KiB; what is held is sent
-// at least every `max_delay`, so a viewer still sees the first matches at once, and when the
-// burst ends. On a connection that cannot hold writes, nothing changes.
+// (dicom/buffered_connection.h) and writes them in blocks of up to 64 KiB; the first message
+// leaves at once, what is held after it at least every `max_delay`, and the rest when the burst
+// ends. On a connection that cannot hold writes, nothing changes.
 
 #include <chrono>
 
@@ -25,13 +25,15 @@ class ResponseCoalescing {
   ResponseCoalescing(const ResponseCoalescing&) = delete;
   ResponseCoalescing& operator=(const ResponseCoalescing&) = delete;
 
-  // Call after each message: sends what is held once it has waited `max_delay`.
+  // Call after each message: sends the first at once, then what is held once it has waited
+  // `max_delay`.
   void sent();
 
  private:
   BufferedTcpConnection* connection_;
   std::chrono::milliseconds max_delay_;
   std::chrono::steady_clock::time_point flushed_at_;
+  bool any_sent_ = false;
 };
 
 }  // namespace ossa::dicom
