@@ -66,13 +66,6 @@ class AttributeReader : public nlohmann::json::json_sax_t {
   bool has_tag_ = false;
 };
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 }  // namespace
 
 bool read_written_shape(std::string_view text, Attributes& into) {
@@ -85,11 +78,7 @@ bool read_written_shape(std::string_view text, Attributes& into) {
     // "GGGGEEEE":
     if (end - p < 11 || p[0] != '"' || p[9] != '"' || p[10] != ':') return false;
     uint32_t tag = 0;
-    for (int i = 1; i <= 8; ++i) {
-      const int digit = hex_digit(p[i]);
-      if (digit < 0) return false;
-      tag = (tag << 4) | static_cast<uint32_t>(digit);
-    }
+    if (std::from_chars(p + 1, p + 9, tag, 16).ptr != p + 9) return false;
     p += 11;
     // "value"
     if (p == end || *p++ != '"') return false;
@@ -129,11 +118,10 @@ bool read_written_shape(std::string_view text, Attributes& into) {
         case 'u': {
           // Only \u00XX below 0x80 (a control character) is a single byte; the rest (other
           // writers' escaping of non-ASCII, surrogate pairs) is the general parser's.
-          if (end - p < 6 || p[2] != '0' || p[3] != '0') return false;
-          const int high = hex_digit(p[4]);
-          const int low = hex_digit(p[5]);
-          if (high < 0 || high > 7 || low < 0) return false;
-          value += static_cast<char>(high * 16 + low);
+          unsigned code = 0;
+          if (end - p < 6 || std::from_chars(p + 2, p + 6, code, 16).ptr != p + 6 || code >= 0x80)
+            return false;
+          value += static_cast<char>(code);
           p += 4;
           break;
         }
