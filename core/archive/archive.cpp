@@ -73,19 +73,21 @@ void Archive::recover() {
   // Start-up cost is proportional to what the last run left unfinished (tmp/ and the journal of
   // replaced files), never to the size of the archive.
   size_t dropped = 0;
-  const auto [moved, deleted_temp] = store_->recover_temp([&](const std::string& relative) {
-    const std::optional<index::StoredFile> row = index_->instance_of_file(relative);
-    if (!row) return false;
-    // Committed, but was its file flushed? (ingest_pipeline.h: a crash between the commit and the
-    // flush can keep the row and lose the file's data; such an instance was never acknowledged.)
-    const std::string why = check_recovered_file(store_->temp_dir() / relative.substr(3), *row);
-    if (why.empty()) return true;
-    log::warning("recovery: ", relative, " (", row->sop_instance_uid, ") was indexed but ", why,
-                 "; it was never acknowledged, dropping its row");
-    index_->delete_entity(index::Level::kInstance, row->sop_instance_uid);
-    ++dropped;
-    return false;
-  });
+  const auto [moved, deleted_temp] =
+      store_->recover_temp([&](const std::string& relative, const std::filesystem::path& file) {
+        const std::optional<index::StoredFile> row = index_->instance_of_file(relative);
+        if (!row) return false;
+        // Committed, but was its file flushed? (ingest_pipeline.h: a crash between the commit and
+        // the flush can keep the row and lose the file's data; such an instance was never
+        // acknowledged.)
+        const std::string why = check_recovered_file(file, *row);
+        if (why.empty()) return true;
+        log::warning("recovery: ", relative, " (", row->sop_instance_uid, ") was indexed but ", why,
+                     "; it was never acknowledged, dropping its row");
+        index_->delete_entity(index::Level::kInstance, row->sop_instance_uid);
+        ++dropped;
+        return false;
+      });
   std::vector<std::string> resolved;
   size_t deleted_replaced = 0;
   for (const auto& path : index_->pending_files()) {
@@ -100,7 +102,7 @@ void Archive::recover() {
   }
   index_->remove_pending_files(resolved);
   if (moved || deleted_temp || deleted_replaced || dropped) {
-    log::info("recovery: moved ", moved, " indexed files into place, removed ", deleted_temp,
+    log::info("recovery: kept ", moved, " indexed files in place, removed ", deleted_temp,
               " incomplete transfers (", dropped, " of them indexed but not flushed) and ",
               deleted_replaced, " replaced files");
   }
@@ -154,7 +156,8 @@ IngestResult Archive::ingest(const std::filesystem::path& temp_file,
     }
     if (received_hook_) {
       const ReceivedHook::Verdict verdict = received_hook_->on_received(
-          file, info.sop_class_uid, info.sop_instance_uid, info.record, origin);
+          file, store_->temp_dir() / (file.filename().string() + ".rewrite"), info.sop_class_uid,
+          info.sop_instance_uid, info.record, origin);
       if (verdict.reject_status != 0)
         throw dicom::InstanceRejected(verdict.reject_status, verdict.reason);
       if (verdict.rewritten) {

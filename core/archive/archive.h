@@ -50,8 +50,12 @@ class ReceivedHook {
     std::string reason;
     bool rewritten = false;  // the file now holds changed attributes
   };
-  virtual Verdict on_received(const std::filesystem::path& file, const std::string& sop_class_uid,
-                              const std::string& sop_instance_uid,
+  // `file` is the received instance; a hook that changes it writes the changed copy to
+  // `scratch` (under the store's tmp/, so start-up deletes it after a crash) and renames it over
+  // `file`.
+  virtual Verdict on_received(const std::filesystem::path& file,
+                              const std::filesystem::path& scratch,
+                              const std::string& sop_class_uid, const std::string& sop_instance_uid,
                               const index::InstanceRecord& record, const IngestOrigin& origin) = 0;
 };
 
@@ -86,6 +90,8 @@ class Archive {
 
   // Where a front end writes an incoming file before handing it to ingest_received().
   std::filesystem::path new_temp_path() const { return store_->new_temp_path(); }
+  // Removes a file from new_temp_path() that will not be ingested.
+  void discard_temp(const std::filesystem::path& file) const { store_->discard_temp(file); }
 
   // The one ingest path. `temp_file` (under tmp/) is consumed whatever happens. When
   // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected

@@ -174,11 +174,15 @@ void IngestPipeline::process(std::deque<Item*>& batch) {
       store_.discard_temp(item->temp);
       continue;
     }
-    try {
-      store_.move_into_place(item->temp);
-    } catch (const std::exception& e) {
-      // Indexed and in tmp/; the next start-up finishes the move.
-      log::error("stored instance stays in tmp/ until restart: ", e.what());
+    // After a failed flush the file keeps its tmp/ name: if the machine goes down, start-up
+    // checks it against its row.
+    if (flush_error.empty()) {
+      try {
+        store_.move_into_place(item->temp);
+      } catch (const std::exception& e) {
+        // Indexed and in tmp/; the next start-up finishes the move.
+        log::error("stored instance stays in tmp/ until restart: ", e.what());
+      }
     }
     // A replaced file goes only once its replacement is known durable.
     if (flush_error.empty() && !results[i].obsolete_file.empty() &&

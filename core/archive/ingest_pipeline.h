@@ -2,8 +2,9 @@
 // Group commit: the one writer that makes received instances durable.
 //
 // Ingest threads (one per association, or import workers) hand over a written (not yet durable)
-// temp file (named tmp/<final name>) and its index record, and block. The writer takes every
-// instance waiting at that moment as one batch:
+// new file and its index record, and block: usually a file the store prepared in its final folder,
+// which also has a name in tmp/ (storage/temp_file_pool.h), else tmp/<final name>. The writer
+// takes every instance waiting at that moment as one batch:
 //   1. makes the batch's folder entries durable (one fsync of tmp/, skipped when every file came
 //      from the pool of files created durably ahead of time),
 //   2. indexes all rows in ONE transaction, not yet flushed,
@@ -13,7 +14,9 @@
 //   4. flushes the file systems of the store and the index with syncfs (FilesystemSync): the
 //      files' data and the transaction become durable together, with one journal commit and one
 //      disk flush for the whole batch,
-//   5. renames the files into place; deletes the kept duplicates' files and replaced files,
+//   5. settles the files in place (a prepared file is there already and only its tmp/ name goes,
+//      later and in bulk; a tmp/ file is renamed); deletes the kept duplicates' files and
+//      replaced files,
 //   6. wakes the ingest threads, which now answer success.
 // Gathering: a flush is a disk round trip, and its cost hardly depends on how many instances it
 // covers. A sender whose instance was just acknowledged (an association streaming a study) is
@@ -26,12 +29,13 @@
 // come back within that time (small instances: a fraction of a flush); when they take longer
 // (large instances, whose flush is bound by the bytes it writes) waiting would idle the disk.
 // Crash safety: until step 4 returns nothing is acknowledged. A crash can leave a committed row
-// whose tmp/ file did not reach the disk (the transaction's pages did, the file's did not); such a
-// file is still in tmp/ and start-up checks every indexed tmp/ file against its row (size, and
-// that DCMTK reads it with the row's SOP Instance UID) and drops the rows of those that fail: they
-// were never acknowledged, and step 2 makes sure they replaced nothing. Everything else in tmp/
-// is either moved into place (indexed and valid) or deleted (unknown). Start-up never scans the
-// store.
+// whose file did not reach the disk (the transaction's pages did, the file's did not); such a
+// file still has its tmp/ name, and start-up checks every indexed file with a tmp/ name against
+// its row (size, and that DCMTK reads it with the row's SOP Instance UID) and drops the rows of
+// those that fail: they were never acknowledged, and step 3 makes sure they replaced nothing.
+// Every other file with a tmp/ name is either kept in place (indexed and valid) or deleted
+// (unknown). After a failed flush a batch's files keep their tmp/ names for the same reason.
+// Start-up never scans the store.
 
 #include <array>
 #include <chrono>

@@ -217,8 +217,7 @@ void on_incoming_store(void* data, T_DIMSE_StoreProgress* progress, T_DIMSE_C_St
   } catch (const std::exception& e) {
     response->DimseStatus = kStatusOutOfResources;
     state->refusal = e.what();
-    std::error_code ignored;
-    std::filesystem::remove(state->temp_file, ignored);
+    state->archive->discard_temp(state->temp_file);
   }
   if (!state->stored) {
     state->status_detail = std::make_unique<DcmDataset>();
@@ -272,8 +271,7 @@ bool serve_incoming_store(RequestedAssociation& association, const ScuOptions& o
                                on_incoming_store, &state, DIMSE_NONBLOCKING, options.dimse_timeout);
     if (!state.ingested) {
       // Transfer broken or refused before ingest: the partial file must not linger.
-      std::error_code ignored;
-      std::filesystem::remove(state.temp_file, ignored);
+      archive.discard_temp(state.temp_file);
     }
     if (state.stored) {
       ++tally.stored;

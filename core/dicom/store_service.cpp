@@ -40,11 +40,6 @@ T_DIMSE_C_StoreRSP response_to(const T_DIMSE_C_StoreRQ& request) {
   return response;
 }
 
-void discard(const std::filesystem::path& file) {
-  std::error_code ignored;
-  std::filesystem::remove(file, ignored);
-}
-
 }  // namespace
 
 OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id,
@@ -56,13 +51,13 @@ OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id
     cond = received.receive(ctx.association, data_pres_id, ctx.dimse_timeout_seconds);
   if (cond.bad()) {
     // Transfer broken: the association is gone with it, and the partial file must not linger.
-    discard(received.file());
+    ctx.archive.discard_temp(received.file());
     log::warning("C-STORE from ", ctx.peer, " of ", request.AffectedSOPInstanceUID,
                  " not received: ", cond.text());
     return cond;
   }
   if (data_pres_id != pres_id) {
-    discard(received.file());
+    ctx.archive.discard_temp(received.file());
     return makeDcmnetCondition(DIMSEC_INVALIDPRESENTATIONCONTEXTID, OF_error,
                                "C-STORE: presentation contexts of command and data differ");
   }
@@ -74,7 +69,7 @@ OFCondition serve_store(ServiceContext& ctx, T_ASC_PresentationContextID pres_id
     received.finish_file();
     written = true;
   } catch (const std::exception& e) {  // disk full, I/O error: refused, the server goes on
-    discard(received.file());
+    ctx.archive.discard_temp(received.file());
     result.dimse_status = kStatusOutOfResources;
     result.message = e.what();
   }

@@ -117,6 +117,7 @@ void PluginHost::start() {
 }
 
 archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::path& file,
+                                                       const std::filesystem::path& scratch,
                                                        const std::string& sop_class_uid,
                                                        const std::string& sop_instance_uid,
                                                        const index::InstanceRecord& record,
@@ -183,9 +184,9 @@ archive::ReceivedHook::Verdict PluginHost::on_received(const std::filesystem::pa
     std::string record_error;
     if (!originals.write(*format.getDataset(), origin.calling_aet, record_error))
       log::error("plugins: ", sop_instance_uid, ": original values not recorded: ", record_error);
-    // Rewritten next to the original, then renamed over it: the path (and its durability
-    // bookkeeping) stays the archive's.
-    const std::filesystem::path rewritten = file.string() + ".rewrite";
+    // Rewritten to the archive's scratch path, then renamed over the original: the path (and its
+    // durability bookkeeping) stays the archive's.
+    const std::filesystem::path& rewritten = scratch;
     const E_TransferSyntax xfer = format.getDataset()->getOriginalXfer();
     const OFCondition saved = format.saveFile(OFFilename(rewritten.c_str()), xfer);
     std::error_code ec;

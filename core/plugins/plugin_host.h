@@ -52,9 +52,9 @@ class PluginHost : public archive::ReceivedHook {
   // out; the server runs on without it. Returns how many were loaded.
   size_t load(const std::vector<PluginToLoad>& plugins);
   // While an on_stored hook runs on this thread: its plugin's name, else "". An instance-level
-  // job the hook queues is keyed by the plugin and the request (index::Job::origin_key: the same request again
-  // adds nothing), so an event delivered again after a crash, or an instance received again,
-  // is forwarded once per destination; and it needs no flush of its own
+  // job the hook queues is keyed by the plugin and the request (index::Job::origin_key: the same
+  // request again adds nothing), so an event delivered again after a crash, or an instance received
+  // again, is forwarded once per destination; and it needs no flush of its own
   // (index::Durability::kDeferred: the job row precedes the delivery position in the index's log,
   // so a recorded position implies a durable job).
   static const std::string& on_stored_plugin();
@@ -62,8 +62,9 @@ class PluginHost : public archive::ReceivedHook {
   // Starts delivering on_stored / on_stable and the timers (after the archive is ready).
   void start();
 
-  Verdict on_received(const std::filesystem::path& file, const std::string& sop_class_uid,
-                      const std::string& sop_instance_uid, const index::InstanceRecord& record,
+  Verdict on_received(const std::filesystem::path& file, const std::filesystem::path& scratch,
+                      const std::string& sop_class_uid, const std::string& sop_instance_uid,
+                      const index::InstanceRecord& record,
                       const archive::IngestOrigin& origin) override;
 
   // Calls a registered method; OSSA_E_NOT_FOUND for an unknown name.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <set>
 
 #include "util/fd.h"
 
@@ -110,13 +111,14 @@ std::string FileStore::file_name_at(std::chrono::system_clock::time_point when) 
 void FileStore::start_temp_pool(size_t stock) {
   if (!pool_)
     pool_ = std::make_unique<TempFilePool>(
-        temp_dir_, [this] { return fresh_temp_name(); }, stock);
+        temp_dir_, [] { return file_name_at(std::chrono::system_clock::now()); },
+        [this](const std::string& name) { return root_ / name.substr(0, 2) / name; }, stock);
 }
 
 std::filesystem::path FileStore::new_temp_path() const {
   if (pool_) {
-    auto [path, durable] = pool_->take();
-    if (durable) return path;
+    auto [path, prepared] = pool_->take();
+    if (prepared) return path;
     std::lock_guard<std::mutex> lock(fresh_mutex_);
     fresh_.insert(path.string());
     return path;
@@ -127,9 +129,17 @@ std::filesystem::path FileStore::new_temp_path() const {
   return path;
 }
 
+bool FileStore::is_prepared(const std::filesystem::path& temp) const {
+  return temp.parent_path() != temp_dir_;
+}
+
 void FileStore::discard_temp(const std::filesystem::path& temp) const {
   std::error_code ignored;
   std::filesystem::remove(temp, ignored);
+  if (is_prepared(temp)) {
+    if (pool_) pool_->release(temp, true);
+    return;
+  }
   std::lock_guard<std::mutex> lock(fresh_mutex_);
   fresh_.erase(temp.string());
 }
@@ -202,7 +212,15 @@ std::filesystem::path FileStore::copy_to_temp(const std::filesystem::path& sourc
 
 void FileStore::move_into_place(const std::filesystem::path& temp) const {
   const std::filesystem::path target = absolute(relative_path_for(temp));
+  if (is_prepared(temp)) {  // already there; only its tmp/ name is left to drop
+    if (pool_) pool_->release(temp, false);
+    return;
+  }
   if (::rename(temp.c_str(), target.c_str()) != 0) fail("cannot move into place", target);
+}
+
+void FileStore::drop_released_temp_names() const {
+  if (pool_) pool_->drop_released();
 }
 
 bool FileStore::remove(const std::string& relative) const noexcept {
@@ -212,21 +230,47 @@ bool FileStore::remove(const std::string& relative) const noexcept {
 }
 
 std::pair<size_t, size_t> FileStore::recover_temp(
-    const std::function<bool(const std::string& relative)>& is_indexed) const {
-  size_t moved = 0, deleted = 0;
+    const std::function<bool(const std::string& relative, const std::filesystem::path& file)>&
+        is_indexed) const {
+  size_t placed = 0, deleted = 0;
+  std::vector<std::filesystem::path> unknown_final;  // final names of files to delete
+  std::vector<std::filesystem::path> unknown_temp;   // and their tmp/ names, dropped after
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(temp_dir_, ec)) {
     const std::string name = entry.path().filename().string();
     const std::string relative = name.size() >= 2 ? name.substr(0, 2) + "/" + name : name;
-    if (is_valid_relative_path(relative) && is_indexed(relative)) {
-      move_into_place(entry.path());
-      ++moved;
+    if (!is_valid_relative_path(relative)) {
+      std::error_code rm;
+      if (std::filesystem::remove(entry.path(), rm)) ++deleted;
       continue;
     }
-    std::error_code rm;
-    if (std::filesystem::remove(entry.path(), rm)) ++deleted;
+    // A prepared file (temp_file_pool.h) also has its final name: the same inode.
+    const std::filesystem::path target = root_ / relative;
+    const bool has_final_name = std::filesystem::exists(target, ec);
+    // What the index knows is the content under the final name (an on_received hook may have
+    // replaced it there).
+    if (is_indexed(relative, has_final_name ? target : entry.path())) {
+      if (has_final_name) {
+        ::unlink(entry.path().c_str());
+      } else {
+        move_into_place(entry.path());
+      }
+      ++placed;
+      continue;
+    }
+    if (has_final_name) unknown_final.push_back(target);
+    unknown_temp.push_back(entry.path());
   }
-  return {moved, deleted};
+  // Final names first, durably, so that no file is ever left with a final name only.
+  for (const auto& path : unknown_final) ::unlink(path.c_str());
+  std::set<std::filesystem::path> folders;
+  for (const auto& path : unknown_final) folders.insert(path.parent_path());
+  for (const auto& folder : folders) sync_path(folder, O_RDONLY | O_DIRECTORY);
+  for (const auto& path : unknown_temp) {
+    std::error_code rm;
+    if (std::filesystem::remove(path, rm)) ++deleted;
+  }
+  return {placed, deleted};
 }
 
 uint64_t FileStore::free_bytes() const {

@@ -6,10 +6,13 @@
 // sends, and every relative path coming back from the index is checked against that shape before
 // it touches the file system.
 //
-// A new file is written and fsynced as <root>/tmp/<32 hex>.dcm: its final name is fixed from the
-// start. Once its index row is committed it is renamed into <2 hex>/. Renames are atomic, so after
-// a crash the file is either in place or still in tmp/ under the name the index knows; start-up
-// finishes such moves and deletes every tmp/ file the index does not know.
+// A new file is usually one the pool of prepared files made ahead of time (temp_file_pool.h): an
+// empty file in its final folder that also has a name in <root>/tmp/. It is written through its
+// final name, and once it is durable and indexed only its tmp/ name is dropped. When the pool has
+// none ready, a new file is written as <root>/tmp/<32 hex>.dcm (its final name is fixed from the
+// start) and renamed into <2 hex>/ once durable and indexed. Either way, every file whose fate
+// was open at a crash has a tmp/ name: start-up checks each one the index knows and keeps it in
+// place, and deletes every file the index does not know (final name first).
 
 #include <chrono>
 #include <cstdint>
@@ -46,13 +49,13 @@ class FileStore {
 
   ~FileStore();
 
-  // Starts keeping empty files ready in tmp/ (see temp_file_pool.h). Only after crash recovery,
-  // which deletes unknown tmp/ files.
-  void start_temp_pool(size_t stock = 64);
-  // A path under tmp/ for an incoming file: a ready, durable empty file when the pool has one,
-  // else a fresh name (the file is not created).
+  // Starts keeping empty files ready in their final folders (see temp_file_pool.h). Only after
+  // crash recovery, which deletes unknown tmp/ files.
+  void start_temp_pool(size_t stock = 128);
+  // A path for an incoming file: a prepared, durable empty file in its final folder when the
+  // pool has one, else a fresh name under tmp/ (the file is not created).
   std::filesystem::path new_temp_path() const;
-  // Removes a temp file that will not be stored.
+  // Removes a new file that will not be stored.
   void discard_temp(const std::filesystem::path& temp) const;
   // The stored (relative) path a temp file will have: "a1/a1f0123...ef.dcm". Throws when the
   // temp file was not named by new_temp_path().
@@ -70,19 +73,29 @@ class FileStore {
   // Makes the folder entries of these temp files durable, with one fsync of tmp/ when any of them
   // was not made durable ahead of time by the pool (their data may still be in the page cache).
   void sync_temp_entries(const std::vector<std::filesystem::path>& temps) const;
-  // Renames a temp file to its final place (see the layout above for why no fsync is needed).
+  // A new file is durable and indexed: renames a tmp/ file to its final place (see the layout
+  // above for why no fsync is needed); a prepared file is there already and its tmp/ name is
+  // dropped soon after, in bulk.
   void move_into_place(const std::filesystem::path& temp) const;
+  // Drops the tmp/ names of the prepared files settled so far now (the pool does it on its own
+  // within a second; for tests and orderly shutdown).
+  void drop_released_temp_names() const;
   // Removes a stored file; a missing file is not an error. Returns false on other errors.
   bool remove(const std::string& relative) const noexcept;
-  // Start-up: moves into place the tmp/ files the index knows (committed before a crash could
-  // move them) and deletes the rest (transfers that never completed). Returns {moved, deleted}.
+  // Start-up: keeps in place the files with a tmp/ name that the index knows (committed before a
+  // crash could settle them; `is_indexed` gets the relative path and the file to check) and
+  // deletes the rest (prepared and unused, or transfers that never completed).
+  // Returns {kept in place, deleted}.
   std::pair<size_t, size_t> recover_temp(
-      const std::function<bool(const std::string& relative)>& is_indexed) const;
+      const std::function<bool(const std::string& relative, const std::filesystem::path& file)>&
+          is_indexed) const;
   uint64_t free_bytes() const;
 
  private:
   void create_folders() const;
   std::filesystem::path fresh_temp_name() const;
+  // Whether a new file's path is a prepared file's final name (not under tmp/).
+  bool is_prepared(const std::filesystem::path& temp) const;
 
   std::filesystem::path root_;
   std::filesystem::path temp_dir_;

@@ -408,15 +408,29 @@ class OssaServer:
             raise AssertionError("instances.file_path should be relative to storage.path: %r" % rel)
         return self.storage_path / p
 
-    def tmp_files(self):
-        """Files with content in tmp/: transfers that were not cleaned up.
+    def tmp_files(self, settle=3.0):
+        """Files with content in tmp/ that the server did not let go of: transfers that were not
+        cleaned up.
 
-        Empty files are the server's stock of ready temp files (made ahead of time so that file
-        creation is off the C-STORE path); a received instance always has content.
+        tmp/ also holds, by design (core/storage/temp_file_pool.h), the server's stock of prepared
+        empty files (each also named in its final folder), and, for up to about a second after an
+        instance is stored or refused, the tmp/ name of its file. So this waits (at most `settle`
+        seconds) for those names to go; whatever stays is a leak.
         """
         if not self.tmp_path.exists():
             return []
-        return [p for p in self.tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 0]
+        deadline = time.monotonic() + settle
+        while True:
+            left = [p for p in self.tmp_path.rglob("*") if p.is_file() and p.stat().st_size > 0]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
+
+    def stored_files(self):
+        """Files with content in the store's folders (not tmp/): instances' files. Empty files there
+        are the server's stock of prepared files, not yet used."""
+        return [p for p in self.storage_path.glob("*/*.dcm")
+                if p.parent.name != "tmp" and p.stat().st_size > 0]
 
 
 # --------------------------------------------------------------------------------------------------

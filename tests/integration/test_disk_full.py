@@ -65,7 +65,7 @@ class DiskFullTest(unittest.TestCase):
             self.assertEqual(rows, len(stored))
             for (path,) in server.query("SELECT file_path FROM instances"):
                 self.assertTrue((server.storage_path / path).is_file(), path)
-            stored_files = [p for p in server.storage_path.glob("*/*.dcm") if p.parent.name != "tmp"]
+            stored_files = server.stored_files()
             self.assertEqual(len(stored_files), len(stored), "files without index rows")
             # Space comes back: storing works again without a restart.
             filler.unlink()

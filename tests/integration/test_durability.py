@@ -68,7 +68,8 @@ def make_files(folder, count, patient, study, series, rows=128, cols=128, seed=0
 class DurabilityTest(h.TempDirTestCase):
 
     def check_consistent(self, srv):
-        """Every index row's file exists and is the instance it claims to be; tmp is empty."""
+        """Every index row's file exists and is the instance it claims to be, every file is an
+        index row's, and tmp is empty."""
         rows = srv.query("SELECT sop_instance_uid, file_path, file_size FROM instances")
         problems = []
         for sop, rel, size in rows:
@@ -85,6 +86,11 @@ class DurabilityTest(h.TempDirTestCase):
             except Exception as e:  # noqa: BLE001 - any parse error is a finding
                 problems.append("%s: unreadable file %s: %s" % (sop, rel, e))
         self.assertEqual(problems, [], "index/file inconsistencies after restart")
+        # ... and every file in the store is an indexed instance's (no orphan from a transfer the
+        # crash cut short, whether it was written under tmp/ or into a prepared file in place).
+        indexed_files = {srv.storage_path / rel for _sop, rel, _size in rows}
+        orphans = [p for p in srv.stored_files() if p not in indexed_files]
+        self.assertEqual(orphans, [], "files without index rows after restart")
         self.assertEqual(srv.tmp_files(), [], "storage/tmp not empty after restart")
         return {r[0] for r in rows}
 

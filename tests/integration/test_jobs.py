@@ -172,7 +172,7 @@ class JobsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.out)
             self.assertIn("3 instance(s) deleted", r.out)
             self.assertEqual(server.query("SELECT count(*) FROM instances")[0][0], 0)
-            files_left = [p for p in server.storage_path.glob("*/*.dcm") if p.parent.name != "tmp"]
+            files_left = server.stored_files()
             self.assertEqual(files_left, [])
             self.assertEqual(server.query("SELECT count(*) FROM pending_files")[0][0], 0)
             r = ossa_cli(server, "delete", "STUDY", study)

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "archive/archive.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
@@ -94,6 +96,50 @@ TEST_F(ArchiveRecoveryTest, KeepsFlushedFilesAndDropsRowsWhoseFilesDidNotReachTh
   const fs::path again = dir_.path() / "again.dcm";
   write_ct_instance(again, "1.2.826.0.1.3680043.8.498.1.1.3");
   EXPECT_EQ(archive.ingest_copy(again).kind, ossa::archive::IngestResult::Kind::kStored);
+}
+
+TEST_F(ArchiveRecoveryTest, PreparedFilesAreCheckedUnderTheirFinalNames) {
+  // The usual case: instances written into files the pool prepared in their final folders. A
+  // crash between the commit and the flush leaves them indexed, with their tmp/ names.
+  const std::string complete_uid = "1.2.826.0.1.3680043.8.498.1.1.5";
+  const std::string truncated_uid = "1.2.826.0.1.3680043.8.498.1.1.6";
+  fs::path complete, truncated;
+  {
+    ossa::storage::FileStore store(options().storage_root);
+    store.start_temp_pool(8);
+    ossa::index::SqliteIndex index(options().index.file);
+    for (int i = 0; i < 300 && truncated.empty(); ++i) {
+      const fs::path taken = store.new_temp_path();
+      if (taken.parent_path() == store.temp_dir()) {  // not prepared yet
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      (complete.empty() ? complete : truncated) = taken;
+    }
+    ASSERT_FALSE(truncated.empty()) << "the pool prepared nothing";
+    for (const auto& [file, uid] :
+         {std::pair{complete, complete_uid}, {truncated, truncated_uid}}) {
+      write_ct_instance(file, uid);
+      ossa::dicom::InstanceFileInfo info = ossa::dicom::read_instance_file(file);
+      info.record.file_path = ossa::storage::FileStore::relative_path_for(file);
+      info.record.file_size = fs::file_size(file);
+      index.store_instances({&info.record}, ossa::index::DuplicatePolicy::kOverwrite);
+    }
+    fs::resize_file(truncated, fs::file_size(truncated) / 2);  // its data partly on disk
+  }
+  const fs::path tmp = options().storage_root / "tmp";
+  ASSERT_EQ(files_in(tmp), 2u);
+
+  Archive archive(options());
+  ossa::index::Index& index = archive.index();
+  EXPECT_TRUE(index.has_instance(complete_uid));
+  EXPECT_FALSE(index.has_instance(truncated_uid));
+  EXPECT_TRUE(fs::exists(complete));
+  EXPECT_EQ(fs::hard_link_count(complete), 1u);
+  EXPECT_FALSE(fs::exists(truncated));
+  EXPECT_EQ(files_in(tmp), 0u);
+  EXPECT_EQ(*index.file_of_instance(complete_uid),
+            ossa::storage::FileStore::relative_path_for(complete));
 }
 
 TEST_F(ArchiveRecoveryTest, AReplacementLeavesNoTraceOfTheReplacedFile) {

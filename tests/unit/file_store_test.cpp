@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <utility>
 #include <string>
@@ -270,10 +271,11 @@ TEST_F(FileStoreTest, RecoverTempMovesIndexedFilesAndDeletesTheRest) {
   const std::string indexed_relative = FileStore::relative_path_for(indexed);
   const std::string unknown_relative = FileStore::relative_path_for(unknown);
   std::set<std::string> asked;
-  const auto [moved, deleted] = store.recover_temp([&](const std::string& relative) {
-    asked.insert(relative);
-    return relative == indexed_relative || relative == placed_relative;
-  });
+  const auto [moved, deleted] =
+      store.recover_temp([&](const std::string& relative, const fs::path&) {
+        asked.insert(relative);
+        return relative == indexed_relative || relative == placed_relative;
+      });
   EXPECT_EQ(moved, 1u);
   EXPECT_EQ(deleted, 3u);
   // Only names of Ossa's shape are looked up.
@@ -284,8 +286,49 @@ TEST_F(FileStoreTest, RecoverTempMovesIndexedFilesAndDeletesTheRest) {
   EXPECT_EQ(read_file(root() / placed_relative), "placed");
 
   // Nothing left to do the second time.
-  const auto again = store.recover_temp([](const std::string&) { return true; });
+  const auto again = store.recover_temp([](const std::string&, const fs::path&) { return true; });
   EXPECT_EQ(again, (std::pair<size_t, size_t>{0, 0}));
+}
+
+TEST_F(FileStoreTest, RecoverTempKeepsIndexedPreparedFilesAndDeletesTheRestUnderBothNames) {
+  std::string indexed_relative, unknown_relative;
+  {
+    FileStore store(root());
+    store.start_temp_pool(8);
+    fs::path indexed, unknown;
+    for (int i = 0; i < 200 && indexed.empty(); ++i) {
+      const fs::path taken = store.new_temp_path();
+      if (taken.parent_path() != store.temp_dir()) {
+        indexed = taken;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_FALSE(indexed.empty()) << "the pool prepared nothing";
+    unknown = store.new_temp_path();
+    ASSERT_NE(unknown.parent_path(), store.temp_dir());
+    write_file(indexed, "indexed");
+    write_file(unknown, "transfer that never completed");
+    indexed_relative = FileStore::relative_path_for(indexed);
+    unknown_relative = FileStore::relative_path_for(unknown);
+    // A crash now: neither was settled, so both keep their tmp/ names.
+  }
+  FileStore store(root());
+  ASSERT_TRUE(fs::exists(store.temp_dir() / fs::path(indexed_relative).filename()));
+  std::map<std::string, fs::path> checked;
+  const auto [kept, deleted] =
+      store.recover_temp([&](const std::string& relative, const fs::path& file) {
+        checked[relative] = file;
+        return relative == indexed_relative;
+      });
+  EXPECT_EQ(kept, 1u);
+  EXPECT_EQ(deleted, 1u);
+  // The file checked is the one under the final name (what the index points at).
+  EXPECT_EQ(checked[indexed_relative], root() / indexed_relative);
+  EXPECT_EQ(read_file(root() / indexed_relative), "indexed");
+  EXPECT_EQ(fs::hard_link_count(root() / indexed_relative), 1u);
+  EXPECT_FALSE(fs::exists(root() / unknown_relative));
+  EXPECT_TRUE(fs::is_empty(store.temp_dir()));
 }
 
 TEST(StorageError, DiskFull) {
@@ -298,7 +341,14 @@ TEST(StorageError, DiskFull) {
 }  // namespace
 
 TEST_F(FileStoreTest, TempPoolHandsOutReadyEmptyFilesAndCleansUp) {
-  fs::path taken;
+  // Every .dcm file under the store, tmp/ included.
+  const auto files_under = [this] {
+    size_t n = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(root()))
+      n += entry.is_regular_file() && entry.path().extension() == ".dcm";
+    return n;
+  };
+  fs::path kept;
   {
     FileStore store(root());
     store.start_temp_pool(8);
@@ -306,12 +356,36 @@ TEST_F(FileStoreTest, TempPoolHandsOutReadyEmptyFilesAndCleansUp) {
     for (int i = 0; i < 200 && fs::is_empty(store.temp_dir()); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     ASSERT_FALSE(fs::is_empty(store.temp_dir()));
-    taken = store.new_temp_path();
-    EXPECT_EQ(taken.parent_path(), store.temp_dir());
-    EXPECT_NO_THROW(FileStore::relative_path_for(taken));
-    store.discard_temp(taken);
-    EXPECT_FALSE(fs::exists(taken));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the final names follow
+
+    // A prepared file is empty, in its final folder, and also named in tmp/ (the same inode).
+    kept = store.new_temp_path();
+    const std::string relative = FileStore::relative_path_for(kept);
+    EXPECT_EQ(kept, root() / relative);
+    const fs::path kept_temp_name = store.temp_dir() / kept.filename();
+    ASSERT_TRUE(fs::exists(kept_temp_name));
+    EXPECT_TRUE(fs::equivalent(kept, kept_temp_name));
+    EXPECT_EQ(fs::hard_link_count(kept), 2u);
+    EXPECT_EQ(fs::file_size(kept), 0u);
+    write_file(kept, "stored");
+    // Stored: nothing moves, and the tmp/ name goes in the next cleanup.
+    store.move_into_place(kept);
+    EXPECT_EQ(read_file(kept), "stored");
+    store.drop_released_temp_names();
+    EXPECT_FALSE(fs::exists(kept_temp_name));
+    EXPECT_EQ(fs::hard_link_count(kept), 1u);
+
+    // Discarded: both names go.
+    const fs::path discarded = store.new_temp_path();
+    ASSERT_NE(discarded.parent_path(), store.temp_dir());
+    write_file(discarded, "partial transfer");
+    store.discard_temp(discarded);
+    EXPECT_FALSE(fs::exists(discarded));
+    store.drop_released_temp_names();
+    EXPECT_FALSE(fs::exists(store.temp_dir() / discarded.filename()));
   }
-  // Files nobody took are deleted with the store.
+  // Files nobody took are deleted with the store, under both names; the stored one stays.
   EXPECT_TRUE(fs::is_empty(root() / "tmp"));
+  EXPECT_EQ(files_under(), 1u);
+  EXPECT_EQ(read_file(kept), "stored");
 }
