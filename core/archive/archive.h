@@ -93,7 +93,7 @@ class Archive {
   // Removes a file from new_temp_path() that will not be ingested.
   void discard_temp(const std::filesystem::path& file) const { store_->discard_temp(file); }
 
-  // The one ingest path. `temp_file` (under tmp/) is consumed whatever happens. When
+  // The one ingest path. `temp_file` (from new_temp_path()) is consumed whatever happens. When
   // `expected_sop_instance_uid` is not empty the dataset must carry that UID (C-STORE's Affected
   // SOP Instance UID). Returns only when the instance is durable, or rejected.
   // `stream`: the sender's, when it sends instance after instance (one per association).

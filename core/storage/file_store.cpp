@@ -246,7 +246,8 @@ std::pair<size_t, size_t> FileStore::recover_temp(
     }
     // A prepared file (temp_file_pool.h) also has its final name: the same inode.
     const std::filesystem::path target = root_ / relative;
-    const bool has_final_name = std::filesystem::exists(target, ec);
+    std::error_code missing;
+    const bool has_final_name = std::filesystem::exists(target, missing);
     // What the index knows is the content under the final name (an on_received hook may have
     // replaced it there).
     if (is_indexed(relative, has_final_name ? target : entry.path())) {
