@@ -157,10 +157,13 @@ void TempFilePool::refill(size_t wanted) {
       ::unlink(temp.c_str());
     }
   }
-  if (!fsync_folders_of(linked)) {
+  if (linked.empty() || !fsync_folders_of(linked)) {
+    // No hard links on this file system, or an I/O error: callers get fresh tmp/ names (renamed
+    // into place), and the pool tries again in a second rather than spinning.
     for (const auto& path : linked) ::unlink(path.c_str());
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     released_removed_.insert(released_removed_.end(), linked.begin(), linked.end());
+    wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
     return;
   }
   std::lock_guard<std::mutex> lock(mutex_);
