@@ -107,8 +107,10 @@ InstanceFileInfo info_of(DcmFileFormat& format) {
                  "; its text is indexed as received");
   }
 
-  for (unsigned long n = 0; n < ds.card(); ++n) {
-    DcmElement* element = ds.getElement(n);
+  // nextInContainer walks the element list once; getElement(n) walks it from the start each time.
+  for (DcmObject* object = ds.nextInContainer(nullptr); object != nullptr;
+       object = ds.nextInContainer(object)) {
+    auto* element = static_cast<DcmElement*>(object);  // an item holds elements only
     const DcmTag& t = element->getTag();
     if (t.isPrivate() || t.getGroup() == 0x0002 || t.getGroup() == 0xFFFE) continue;
     const DcmEVR vr = element->ident();
